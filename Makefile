@@ -1,0 +1,52 @@
+# gruunet-edu: every target creates or reuses the local virtual environment .venv.
+#
+#   make lab      open the course (JupyterLab on notebooks/)
+#   make demo     headless demo: train the tiny preset on sample data, evaluate, write figures
+#   make test     the whole test suite (unit tests, notebook checks, nbval, browser test)
+#
+# Torch: TORCH_SPEC picks the version, TORCH_INDEX an optional package index, e.g.
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu     (small CPU-only build)
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cu128   (CUDA 12.8 build for NVIDIA GPUs)
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv lab demo test check-notebooks notebooks lint format clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/
+
+demo: venv
+	$(VENV)/bin/gruunet-edu demo
+
+test: venv
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+check-notebooks: venv
+	$(PY) -m gruunet_edu.course check
+
+notebooks: venv
+	$(PY) -m gruunet_edu.course build
+
+lint: venv
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)
