@@ -152,7 +152,7 @@ class HiddenStateExplorer:
         self._r = np.stack([s.r[0].float().cpu().numpy() for s in states])
         self._readouts: dict[int, np.ndarray] = {}
         self._pca: dict[tuple[int, str], PCAView] = {}
-        self._shared_basis: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._shared_basis: tuple[np.ndarray, np.ndarray, float] | None = None
 
     # ------------------------------------------------------------------ sizes and validation
     @property
@@ -222,7 +222,8 @@ class HiddenStateExplorer:
 
         ``basis="step"`` fits the components on this step's state alone; ``basis="shared"`` fits
         them once on all steps, so a colour means the same direction of state space at every
-        step. Signs are fixed (largest loading positive) so the picture does not flicker.
+        step (and one colour scale is used for all steps). Signs are fixed (largest loading
+        positive) so the picture does not flicker.
         """
         step = self._check_step(step)
         if basis not in ("step", "shared"):
@@ -233,14 +234,14 @@ class HiddenStateExplorer:
             pixels = self._h[step].reshape(c, h * w).T.astype(np.float64)  # (N, C)
             if basis == "step":
                 mean, components, ratio = _principal_components(pixels)
+                scores = (pixels - mean) @ components.T  # (N, 3)
+                scale = np.abs(scores).max()
             else:
-                mean, components, ratio = self._shared()
+                mean, components, scale = self._shared()
                 centred = pixels - mean
+                scores = centred @ components.T  # (N, 3)
                 total = centred.var(axis=0).sum()
-                var = (centred @ components.T).var(axis=0)
-                ratio = var / total if total > 0 else np.zeros(3)
-            scores = (pixels - mean) @ components.T  # (N, 3)
-            scale = np.abs(scores).max()
+                ratio = scores.var(axis=0) / total if total > 0 else np.zeros(3)
             rgb = 0.5 + 0.5 * scores / scale if scale > 0 else np.full_like(scores, 0.5)
             self._pca[key] = PCAView(
                 rgb=np.clip(rgb, 0.0, 1.0).reshape(h, w, 3).astype(np.float32),
@@ -250,12 +251,16 @@ class HiddenStateExplorer:
             )
         return self._pca[key]
 
-    def _shared(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _shared(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Mean, components and colour scale fitted on the states of all steps together."""
         if self._shared_basis is None:
             s, c, h, w = self._h.shape
             pixels = self._h.transpose(0, 2, 3, 1).reshape(s * h * w, c)  # (S*N, C)
             stride = max(1, pixels.shape[0] // 200_000)
-            self._shared_basis = _principal_components(pixels[::stride].astype(np.float64))
+            pixels = pixels[::stride].astype(np.float64)
+            mean, components, _ = _principal_components(pixels)
+            scale = float(np.abs((pixels - mean) @ components.T).max())
+            self._shared_basis = (mean, components, scale)
         return self._shared_basis
 
     def pca_rgb(self, step: int, basis: str = "step") -> np.ndarray:
