@@ -89,7 +89,9 @@ class FRDU(nn.Module):
     ) -> None:
         super().__init__()
         if state_downsample not in ("maxpool", "bilinear"):
-            raise ValueError(f"state_downsample must be 'maxpool' or 'bilinear', got {state_downsample!r}")
+            raise ValueError(
+                f"state_downsample must be 'maxpool' or 'bilinear', got {state_downsample!r}"
+            )
         self.factor = factor
         self.state_downsample = state_downsample
         self.project_before_upsample = project_before_upsample

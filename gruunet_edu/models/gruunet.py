@@ -65,7 +65,11 @@ class GRUUNet(nn.Module):
                 slope=slope,
             )
             for c_in, c_out, factor, k in zip(
-                in_widths, config.widths, config.frdu_factors, config.dense_layers_per_step
+                in_widths,
+                config.widths,
+                config.frdu_factors,
+                config.dense_layers_per_step,
+                strict=True,
             )
         )
         self.residual = nn.Sequential(
