@@ -2,7 +2,8 @@
 #
 #   make lab      open the course (JupyterLab on notebooks/)
 #   make demo     headless demo: train the tiny preset on sample data, evaluate, write figures
-#   make test     the whole test suite (unit tests, notebook checks, nbval, browser test)
+#   make test     the whole test suite (lint, notebook checks, unit tests, browser test, nbval)
+#   make benchmarks  the speed and accuracy measurements quoted in the README
 #
 # Torch: TORCH_SPEC picks the version, TORCH_INDEX an optional package index, e.g.
 #   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu     (small CPU-only build)
@@ -15,7 +16,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lab demo test check-notebooks notebooks lint format clean-venv
+.PHONY: venv lab demo test benchmarks check-notebooks notebooks lint format clean-venv
 
 venv: $(STAMP)
 
@@ -32,9 +33,22 @@ lab: venv
 demo: venv
 	$(VENV)/bin/gruunet-edu demo
 
+# The pretrained tiny model that the evaluation and hidden-state notebooks share is cached here
+# during the test run (trained once, deterministically, on the first use).
+TEST_CACHE ?= $(CURDIR)/.cache/test-models
+
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m gruunet_edu.course check
+	bash scripts/install-browser.sh
+	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest tests
+	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest --nbval solutions/
+	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest --nbval-lax notebooks/
+
+benchmarks: venv
+	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_train.py
 
 check-notebooks: venv
 	$(PY) -m gruunet_edu.course check
