@@ -14,6 +14,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def percentile_range(
+    image: np.ndarray, low: float = 1.0, high: float = 99.8
+) -> tuple[float, float]:
+    """The `low`-th and `high`-th percentiles of an image (NaNs ignored), as two floats.
+
+    Computing them once per image lets a dataset normalise random crops of it consistently:
+    ``(crop - lo) / (hi - lo + eps)`` equals the crop of ``percentile_normalize(image)``.
+    """
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+    x = np.asarray(image, dtype=np.float32)
+    if np.isnan(x).any():
+        lo, hi = np.nanpercentile(x, [low, high])
+    else:
+        lo, hi = np.percentile(x, [low, high])
+    return float(lo), float(hi)
+
+
 def percentile_normalize(
     image: np.ndarray,
     low: float = 1.0,
@@ -31,15 +49,10 @@ def percentile_normalize(
         clip: clip the result to [0, 1].
         per_channel: for (C, H, W), normalise every channel on its own percentiles.
     """
-    if not 0.0 <= low < high <= 100.0:
-        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
     x = np.asarray(image, dtype=np.float32)
     if per_channel and x.ndim == 3:
         return np.stack([percentile_normalize(c, low, high, eps, clip) for c in x])
-    if np.isnan(x).any():
-        lo, hi = np.nanpercentile(x, [low, high])
-    else:
-        lo, hi = np.percentile(x, [low, high])
+    lo, hi = percentile_range(x, low, high)
     out = (x - np.float32(lo)) / np.float32(hi - lo + eps)
     if clip:
         np.clip(out, 0.0, 1.0, out=out)

@@ -49,7 +49,9 @@ class SyntheticConfig:
     density: float = 5.0  # mean number of nuclei per 100 x 100 px
     radius: tuple[float, float] = (7.0, 13.0)  # range of the mean nucleus radius sqrt(a*b)
     elongation: tuple[float, float] = (1.0, 1.7)  # range of the axis ratio a/b
-    irregularity: float = 0.07  # typical amplitude A_k of the outline harmonics (fraction of radius)
+    irregularity: float = (
+        0.07  # typical amplitude A_k of the outline harmonics (fraction of radius)
+    )
     cluster_fraction: float = 0.35  # fraction of nuclei placed touching an earlier one
     touch_overlap: float = 0.12  # how far touching nuclei overlap (fraction of the sum of radii)
     mitotic_fraction: float = 0.05  # fraction of small, round, very bright nuclei
@@ -68,8 +70,10 @@ class SyntheticConfig:
         def _range(name: str, lo_min: float) -> None:
             lo, hi = getattr(self, name)
             if not (lo_min <= lo <= hi):
-                raise ValueError(f"SyntheticConfig.{name} must be (low, high) with "
-                                 f"{lo_min} <= low <= high, got {(lo, hi)}")
+                raise ValueError(
+                    f"SyntheticConfig.{name} must be (low, high) with "
+                    f"{lo_min} <= low <= high, got {(lo, hi)}"
+                )
 
         h, w = self.shape
         if h < 1 or w < 1:
@@ -104,25 +108,45 @@ class SyntheticConfig:
     @classmethod
     def easy(cls, **overrides: Any) -> SyntheticConfig:
         """Sparse, round, bright, clean nuclei: few touch."""
-        params = dict(density=2.5, elongation=(1.0, 1.3), irregularity=0.04, cluster_fraction=0.1,
-                      mitotic_fraction=0.0, defocus_fraction=0.0, texture=0.15,
-                      background_variation=0.02, noise=0.4)
+        params = dict(
+            density=2.5,
+            elongation=(1.0, 1.3),
+            irregularity=0.04,
+            cluster_fraction=0.1,
+            mitotic_fraction=0.0,
+            defocus_fraction=0.0,
+            texture=0.15,
+            background_variation=0.02,
+            noise=0.4,
+        )
         return cls(**{**params, **overrides})
 
     @classmethod
     def hard(cls, **overrides: Any) -> SyntheticConfig:
         """Crowded, elongated, dim and noisy nuclei, many touching."""
-        params = dict(density=7.0, radius=(5.0, 14.0), elongation=(1.0, 2.3), irregularity=0.1,
-                      cluster_fraction=0.6, brightness=(0.12, 0.8), mitotic_fraction=0.08,
-                      texture=0.4, defocus_fraction=0.3, defocus_blur=3.0,
-                      background_variation=0.08, noise=2.5)
+        params = dict(
+            density=7.0,
+            radius=(5.0, 14.0),
+            elongation=(1.0, 2.3),
+            irregularity=0.1,
+            cluster_fraction=0.6,
+            brightness=(0.12, 0.8),
+            mitotic_fraction=0.08,
+            texture=0.4,
+            defocus_fraction=0.3,
+            defocus_blur=3.0,
+            background_variation=0.08,
+            noise=2.5,
+        )
         return cls(**{**params, **overrides})
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> SyntheticConfig:
         """One of `SYNTHETIC_PRESETS` ("easy", "default", "hard") with optional field overrides."""
         if name not in SYNTHETIC_PRESETS:
-            raise ValueError(f"unknown synthetic preset {name!r}; choose one of {SYNTHETIC_PRESETS}")
+            raise ValueError(
+                f"unknown synthetic preset {name!r}; choose one of {SYNTHETIC_PRESETS}"
+            )
         return getattr(cls, name)(**overrides)
 
 
