@@ -82,7 +82,12 @@ class GRUUNet(nn.Module):
         validate_image_batch(x, self.config.in_channels, "GRUUNet")
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
-        """Residual block + head on a full-resolution state h (B, C_h, H, W) -> logits."""
+        """Residual block + head on a full-resolution state h (B, C_h, H, W) -> logits.
+
+        ``readout(states[-1].h)`` reproduces the logits, except, for a padded input, in the last
+        two rows and columns: there the 3x3 convolutions saw the padding, which the captured
+        (cropped) states no longer hold.
+        """
         h = h + self.residual(h)  # (B, C_h, H, W)
         return self.head(h)  # (B, num_classes, H, W)
 
