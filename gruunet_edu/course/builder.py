@@ -73,7 +73,9 @@ def markup_problems(nb: nbformat.NotebookNode, path: str) -> list[str]:
             following = [c for c in cells[i + 1 :] if c.cell_type == "code"]
             nxt = following[0] if following else None
             if nxt is None or "check" not in nxt.get("metadata", {}).get("tags", []):
-                problems.append(f"{where}: the next code cell after an exercise must be tagged 'check'")
+                problems.append(
+                    f"{where}: the next code cell after an exercise must be tagged 'check'"
+                )
         elif markers.has_region(cell.source) and "solution" not in tags:
             problems.append(f"{where}: a cell with a solution region must be tagged 'exercise'")
     return problems
@@ -169,10 +171,14 @@ def sync_solution(lesson: Lesson, report: BuildReport, *, force: bool = False) -
         note = "; it has no outputs until `python -m gruunet_edu.course execute`"
     finalise(src)
     write_text(target, to_ipynb_text(src))
-    report.messages.append(f"updated {lesson.rel(target)} from {lesson.rel(lesson.solution_py)}{note}")
+    report.messages.append(
+        f"updated {lesson.rel(target)} from {lesson.rel(lesson.solution_py)}{note}"
+    )
 
 
-def build_lesson(lesson: Lesson, *, force: bool = False, report: BuildReport | None = None) -> BuildReport:
+def build_lesson(
+    lesson: Lesson, *, force: bool = False, report: BuildReport | None = None
+) -> BuildReport:
     """Sync the solution pair and (re)write the student pair of one lesson."""
     report = report or BuildReport()
     if not lesson.solution_py.exists():

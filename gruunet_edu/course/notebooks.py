@@ -10,7 +10,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-# The kernel every notebook names: without it JupyterLab 4 asks "Select Kernel" before anything runs.
+# The kernel every notebook names (without it JupyterLab 4 asks "Select Kernel" first).
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 JUPYTEXT_FORMATS = "ipynb,py:percent"
 # Key in the student .ipynb metadata recording what the builder generated.
@@ -52,7 +52,7 @@ class Lesson:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The repository root: the first of ``start`` (default: cwd) and its parents with solutions/."""
+    """The repository root: ``start`` (default: cwd) or its first parent with solutions/."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if (candidate / SOLUTIONS_DIR).is_dir():

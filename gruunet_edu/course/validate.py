@@ -68,7 +68,9 @@ def check_lesson(lesson: Lesson, *, require_outputs: bool = True) -> list[str]:
         current = read(path)
         diff = first_difference(expected, current)
         if diff:
-            recorded = (nbformat.read(lesson.student_ipynb, as_version=4).metadata.get(META_KEY) or {})
+            recorded = (
+                nbformat.read(lesson.student_ipynb, as_version=4).metadata.get(META_KEY) or {}
+            )
             if recorded.get("fingerprint") == fingerprint(current):
                 why = "stale: its solution changed since it was generated"
             else:

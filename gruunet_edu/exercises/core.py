@@ -1,0 +1,396 @@
+"""The exercise-check framework: run the student's code against the reference, explain what differs.
+
+Each notebook module (``nb1_convgru`` ...) defines :class:`Exercise` objects. In a notebook::
+
+    from gruunet_edu.exercises import hint, use_student_or_reference
+    from gruunet_edu.exercises.nb1_convgru import check_convgru
+
+    check_convgru(StudentConvGRU)      # prints "ConvGRU cell: All checks passed." or what is wrong
+    hint("convgru")                    # the next hint, one more each call
+    ConvGRU = use_student_or_reference(StudentConvGRU, ConvGRUCell)   # says which one it uses
+
+A check never raises for a mistake in the student's code: an exception inside it is reported in
+one sentence (exception type, message, the student's line), an unfinished exercise (``raise
+NotImplementedError``) is reported as "not done yet", and the notebook goes on.
+
+A checker is a function ``checker(student) -> None`` that raises :class:`Mismatch` with a specific
+message at the first problem it finds; :func:`call` runs student code and turns its exceptions
+into :class:`StudentError`. :meth:`Exercise.evaluate` returns a :class:`CheckResult` without
+printing (used by the tests); :meth:`Exercise.check` prints it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import linecache
+import pkgutil
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+PASSED = "All checks passed."
+
+
+class Mismatch(Exception):
+    """The student's result differs from the reference; the message says how."""
+
+
+class StudentError(Exception):
+    """The student's code raised; the message is one sentence about it."""
+
+
+class Unfinished(Exception):
+    """The student's code still raises NotImplementedError (the exercise is not done)."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of checking one exercise."""
+
+    exercise: str
+    title: str
+    passed: bool
+    status: str  # "passed", "failed", "error" or "unfinished"
+    message: str
+    checks: int = 0  # number of checks that ran (passed ones when ``passed``)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        """What the notebook prints."""
+        message = self.message[:1].upper() + self.message[1:]
+        if message and message[-1] not in ".!?":
+            message += "."
+        if self.passed:
+            return f"{self.title}: {PASSED} ({self.checks} checks)"
+        if self.status == "unfinished":
+            return f"{self.title}: not done yet ({self.message})."
+        follow = f'Ask for a hint with hint("{self.exercise}").'
+        if self.status == "error":
+            return f"{self.title}: your code raised an error. {message}\n{follow}"
+        return f"{self.title}: not right yet. {message}\n{follow}"
+
+
+@dataclass
+class Exercise:
+    """One exercise: a name for ``hint(name)``, its checker, the reference and progressive hints."""
+
+    name: str
+    title: str
+    checker: Callable[[Any], int | None]
+    reference: Any
+    hints: Sequence[str] = ()
+    solution_notebook: str = ""
+    hints_shown: int = 0
+    last: CheckResult | None = field(default=None, repr=False)
+    last_student: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        REGISTRY[self.name] = self
+
+    def evaluate(self, student: Any) -> CheckResult:
+        """Run the checker on the student's code; never raises for the student's mistakes."""
+        counter = _Counter()
+        try:
+            with counter:
+                n = self.checker(student)
+            result = CheckResult(self.name, self.title, True, "passed", PASSED, n or counter.n)
+        except Unfinished as err:
+            result = CheckResult(self.name, self.title, False, "unfinished", str(err))
+        except StudentError as err:
+            result = CheckResult(self.name, self.title, False, "error", str(err))
+        except Mismatch as err:
+            result = CheckResult(self.name, self.title, False, "failed", str(err))
+        self.last, self.last_student = result, student
+        return result
+
+    def check(self, student: Any) -> None:
+        """Check the student's code and print the outcome (returns None: nothing is echoed)."""
+        print(self.evaluate(student).text())
+
+    def hint(self, level: int | None = None) -> str:
+        """The next hint (or hint number ``level``, 1-based); progressive on repeated calls."""
+        if not self.hints:
+            return f"{self.title}: no hints for this exercise."
+        if level is None:
+            self.hints_shown = min(self.hints_shown + 1, len(self.hints) + 1)
+            level = self.hints_shown
+        if level > len(self.hints):
+            where = f" in {self.solution_notebook}" if self.solution_notebook else ""
+            return (
+                f"{self.title}: that was the last hint ({len(self.hints)}). The worked solution "
+                f"is{where}; later cells use the reference meanwhile."
+            )
+        level = max(level, 1)
+        return f"{self.title}, hint {level}/{len(self.hints)}: {self.hints[level - 1]}"
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+class _Counter:
+    """Counts :func:`expect` calls made while a checker runs (the "N checks" in the report)."""
+
+    active: list[_Counter] = []
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __enter__(self) -> _Counter:
+        _Counter.active.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _Counter.active.remove(self)
+
+
+def _count() -> None:
+    if _Counter.active:
+        _Counter.active[-1].n += 1
+
+
+# --------------------------------------------------------------------------- running student code
+
+
+def _student_frame(tb: traceback.StackSummary) -> traceback.FrameSummary | None:
+    """The innermost frame of the student's own code (a notebook cell or a file outside the
+    package and outside torch/numpy), or None."""
+    chosen = None
+    for frame in tb:
+        name = frame.filename.replace("\\", "/")
+        if "/gruunet_edu/" in name or "/site-packages/" in name or "/lib/python" in name:
+            continue
+        chosen = frame
+    return chosen
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: Any) -> Any:
+    """Call student code; NotImplementedError -> :class:`Unfinished`, any other exception ->
+    :class:`StudentError` with one sentence naming the exception and the student's line."""
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the check reports the problem itself
+            return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise Unfinished(f"{what} still raises NotImplementedError") from None
+    except (Mismatch, StudentError, Unfinished):
+        raise
+    except Exception as err:  # the student's mistake, reported in one sentence
+        frame = _student_frame(traceback.extract_tb(err.__traceback__))
+        where = ""
+        if frame is not None:
+            line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+            where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
+        msg = _one_line(err) or "(no message)"
+        raise StudentError(
+            f"Calling {what} raised {type(err).__name__}{where}: {msg}{_explain(err)}"
+        ) from None
+
+
+def _explain(err: Exception) -> str:
+    """A plain-language follow-up for the most common tensor errors."""
+    text = str(err)
+    if "Sizes of tensors must match" in text:
+        return (
+            ". torch.cat joins tensors along one dimension; all other dimensions (batch, height, "
+            "width) must agree, so check the resolution of what you concatenate"
+        )
+    if "expected input" in text and "channels" in text:
+        return (
+            ". A convolution received a tensor with the wrong number of channels: check what "
+            "you concatenate and in which layer"
+        )
+    if "running_mean should contain" in text:
+        return (
+            ". A BatchNorm received a tensor with the wrong number of channels: check what you "
+            "concatenate and in which layer"
+        )
+    if "must match the size of tensor" in text:
+        return ". Two tensors you combine elementwise differ in shape: print their .shape"
+    return ""
+
+
+class RecordCalls(torch.overrides.TorchFunctionMode):
+    """Record the tensor shapes passed to some torch functions while student code runs::
+
+        with RecordCalls({"cat"}) as rec:
+            call(student, x)
+        rec.calls  # [("cat", [(2, 8, 4, 4), (2, 16, 8, 8)]), ...]
+
+    Used to explain a failure precisely (e.g. which resolution was concatenated).
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+        self.calls: list[tuple[str, list[tuple[int, ...]]]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in self.names:
+            flat: list[Any] = []
+            for a in args:
+                flat.extend(a if isinstance(a, list | tuple) else [a])
+            shapes = [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]
+            self.calls.append((name, shapes))
+        return func(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def expect(condition: bool, message: str) -> None:
+    """Raise :class:`Mismatch` with ``message`` unless ``condition`` holds (counts one check)."""
+    _count()
+    if not condition:
+        raise Mismatch(message)
+
+
+def as_tensor(value: Any, what: str) -> torch.Tensor:
+    """The student's value as a tensor, or a Mismatch saying what was returned instead."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if value is None:
+        raise Mismatch(f"{what} returned None: is a `return` statement missing?")
+    if value is Ellipsis:
+        raise Mismatch(f"{what} returned `...`: replace the placeholder with your code")
+    raise Mismatch(f"{what} returned a {type(value).__name__}, expected a tensor")
+
+
+def expect_shape(value: Any, shape: Sequence[int], what: str, meaning: str = "") -> None:
+    """Check the shape of an array or tensor."""
+    _count()
+    got = tuple(value.shape)
+    if got != tuple(shape):
+        also = f" = {meaning}" if meaning else ""
+        raise Mismatch(f"{what} has shape {got}, expected {tuple(shape)}{also}")
+
+
+def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Same shape and values within tolerance (tensors or arrays)."""
+    a = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach()
+    b = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach()
+    if a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol))
+
+
+def max_difference(a: Any, b: Any) -> float:
+    """Largest absolute difference of two same-shape tensors or arrays."""
+    a = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).detach().double()
+    b = torch.as_tensor(np.asarray(b) if not isinstance(b, torch.Tensor) else b).detach().double()
+    return float((a - b).abs().max()) if a.numel() else 0.0
+
+
+def diagnose(
+    got: Any,
+    reference: Any,
+    variants: dict[str, tuple[Any, str]],
+    what: str,
+    atol: float = 1e-5,
+) -> None:
+    """Pass when ``got`` matches ``reference``; otherwise name the known mistake it matches.
+
+    ``variants`` maps a mistake's name to (the output that mistake produces, the message).
+    """
+    _count()
+    if close(got, reference, atol=atol):
+        return
+    for _name, (output, message) in variants.items():
+        if output is not None and close(got, output, atol=atol):
+            raise Mismatch(message)
+    raise Mismatch(
+        f"{what} differs from the reference (largest difference "
+        f"{max_difference(got, reference):.3g}); compare your code with the equations above"
+    )
+
+
+def instantiate(student: Any, reference_module: torch.nn.Module, *args: Any, what: str) -> Any:
+    """A student module with the reference's weights: ``student`` may be a class (built with
+    ``*args``) or an instance of the right size. Reference weights are copied into it."""
+    if inspect.isclass(student):
+        module = call(student, *args, what=f"{student.__name__}{args}")
+    else:
+        module = student
+    if not isinstance(module, torch.nn.Module):
+        raise Mismatch(f"expected an nn.Module class, got {type(module).__name__}")
+    try:
+        module.load_state_dict(reference_module.state_dict())
+    except RuntimeError:
+        raise Mismatch(
+            f"{what} does not have the reference's layers (load_state_dict failed): keep the "
+            "layers the class inherits and only write forward()"
+        ) from None
+    return module.train(reference_module.training)
+
+
+def exercise_of(name_or_reference: Any) -> Exercise | None:
+    """The registered exercise with this name or this reference (importing the nb* modules)."""
+    for _ in range(2):
+        for ex in REGISTRY.values():
+            if ex.name == name_or_reference or ex.reference is name_or_reference:
+                return ex
+        _import_all()
+    return None
+
+
+def _import_all() -> None:
+    package = importlib.import_module("gruunet_edu.exercises")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("nb"):
+            try:
+                importlib.import_module(f"gruunet_edu.exercises.{info.name}")
+            except Exception:  # a broken module must not break hints for the others
+                continue
+
+
+# --------------------------------------------------------------------------- notebook helpers
+
+
+def hint(name: str, level: int | None = None) -> None:
+    """Print the next hint for exercise ``name`` (or hint number ``level``)."""
+    ex = exercise_of(name)
+    if ex is None:
+        known = ", ".join(sorted(REGISTRY)) or "none loaded"
+        print(f"No exercise called {name!r}; exercises: {known}.")
+        return
+    print(ex.hint(level))
+
+
+def use_student_or_reference(
+    student: Any, reference: Any, exercise: str | None = None, verbose: bool = True
+) -> Any:
+    """Return the student's implementation if it passes its exercise's checks, else the reference.
+
+    Says which one is used, so a notebook with unfinished exercises still runs top to bottom.
+    The last check result of the exercise is reused; the checks run now if there is none.
+    """
+    ex = exercise_of(exercise if exercise is not None else reference)
+    ref_name = getattr(reference, "__name__", type(reference).__name__)
+    stu_name = getattr(student, "__name__", type(student).__name__)
+    if ex is None:
+        raise ValueError(f"no exercise registered for {exercise or ref_name}")
+    result = ex.last if ex.last_student is student and ex.last else ex.evaluate(student)
+    if result.passed:
+        if verbose:
+            print(f"Using your {stu_name} (it passes all checks).")
+        return student
+    if verbose:
+        why = "is not done yet" if result.status == "unfinished" else "does not pass its checks yet"
+        print(f"Using the reference {ref_name} ({stu_name} {why}).")
+    return reference

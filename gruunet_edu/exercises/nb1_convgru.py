@@ -1,0 +1,261 @@
+"""Checks for notebook 01 (ConvGRU): the state update (eq. 4) and the whole ConvGRU cell.
+
+Exercises: ``update`` (:func:`check_update`) and ``convgru`` (:func:`check_convgru`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gruunet_edu.exercises.core import (
+    Exercise,
+    Mismatch,
+    as_tensor,
+    call,
+    diagnose,
+    expect,
+    expect_shape,
+    instantiate,
+)
+from gruunet_edu.models.convgru import ConvGRUCell
+
+NOTEBOOK = "solutions/01_convgru.ipynb"
+SWAPPED = (
+    "z and 1 - z are swapped: with z = 0 the state must stay h_prev, with z = 1 it becomes the "
+    "candidate. (The blog's text writes it this way round; this course follows its code: "
+    "h_new = (1 - z) * h_prev + z * h_cand.)"
+)
+
+
+def reference_update(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Equation (4): h_t = (1 - z_t) . h_{t-1} + z_t . h~_t (any matching shapes)."""
+    return (1 - z) * h_prev + z * h_cand
+
+
+def _check_update(student: Any) -> None:
+    gen = torch.Generator().manual_seed(1)
+    shape = (2, 3, 5, 4)
+    h_prev, h_cand = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+    z = torch.rand(shape, generator=gen)
+    originals = (h_prev.clone(), h_cand.clone(), z.clone())
+
+    out = as_tensor(call(student, h_prev, h_cand, z, what="your update"), "your update")
+    expect_shape(out, shape, "the new state", "the shape of h_prev")
+    expect(
+        all(torch.equal(a, b) for a, b in zip((h_prev, h_cand, z), originals, strict=True)),
+        "your update changed its inputs in place; compute a new tensor instead",
+    )
+    # edge cases: the gate fully closed and fully open
+    for value, target, name in ((0.0, h_prev, "h_prev"), (1.0, h_cand, "h_cand")):
+        z_edge = torch.full(shape, value)
+        got = as_tensor(call(student, h_prev, h_cand, z_edge, what="your update"), "your update")
+        other = h_cand if value == 0.0 else h_prev
+        if torch.allclose(got, other, atol=1e-6) and not torch.allclose(got, target, atol=1e-6):
+            raise Mismatch(SWAPPED)
+        expect(
+            torch.allclose(got, target, atol=1e-6),
+            f"with z = {value:g} everywhere the new state must equal {name}",
+        )
+    diagnose(
+        out,
+        reference_update(h_prev, h_cand, z),
+        {
+            "swapped": (z * h_prev + (1 - z) * h_cand, SWAPPED),
+            "no_one_minus": (
+                h_prev + z * h_cand,
+                "the old state is not weighted by (1 - z): h_new = (1 - z) * h_prev + z * h_cand",
+            ),
+            "sum_only": (
+                z * (h_prev + h_cand),
+                "both terms are weighted by z: the old state gets (1 - z)",
+            ),
+        },
+        "the new state",
+    )
+
+
+update_exercise = Exercise(
+    name="update",
+    title="State update (eq. 4)",
+    checker=_check_update,
+    reference=reference_update,
+    hints=(
+        "The new state is a per-pixel weighted average of the old state and the candidate; the "
+        "weights are z and 1 - z and they add up to 1.",
+        "Ask what should happen when z = 0: the gate is closed, so nothing is updated.",
+        "h_new = (1 - z) * h_prev + z * h_cand (all elementwise, no loops needed).",
+    ),
+    solution_notebook=NOTEBOOK,
+)
+check_update = update_exercise.check
+
+
+# ------------------------------------------------------------------------------ the ConvGRU cell
+
+# (batch, x_channels, channels, height, width): square and non-square, odd sizes, one batch of 1
+_CASES = ((2, 3, 4, 8, 8), (1, 2, 5, 6, 9), (3, 4, 3, 5, 5))
+
+
+def _reference_cell(x_channels: int, channels: int, seed: int) -> ConvGRUCell:
+    torch.manual_seed(seed)
+    return ConvGRUCell(x_channels, channels)
+
+
+@torch.no_grad()
+def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple]:
+    """Outputs of the usual mistakes, computed with the reference's convolutions."""
+    z = torch.sigmoid(ref.conv_xz(x) + ref.conv_hz(h))
+    r = torch.sigmoid(ref.conv_xr(x) + ref.conv_hr(h))
+    xh, slope = ref.conv_xh(x), ref.slope
+    pre = xh + ref.conv_hh(r * h)
+    cand = F.leaky_relu(pre, slope)
+
+    def update(candidate: torch.Tensor, gate: torch.Tensor = z) -> torch.Tensor:
+        return (1 - gate) * h + gate * candidate
+
+    return {
+        "swapped": (z * h + (1 - z) * cand, SWAPPED),
+        "no_reset": (
+            update(F.leaky_relu(xh + ref.conv_hh(h), slope)),
+            "the reset gate is missing: in eq. (3) U_h convolves r * h_prev, not h_prev",
+        ),
+        "reset_after_conv": (
+            update(F.leaky_relu(xh + r * ref.conv_hh(h), slope)),
+            "the reset gate is applied to the wrong term: it multiplies h_prev *before* the "
+            "convolution U_h (conv_hh(r * h)), not its result (r * conv_hh(h))",
+        ),
+        "reset_in_update": (
+            (1 - z) * (r * h) + z * cand,
+            "the reset gate is applied to the wrong term: r belongs inside the candidate "
+            "(eq. 3), the update (eq. 4) uses the plain h_prev",
+        ),
+        "gates_swapped": (
+            (1 - r) * h + r * F.leaky_relu(xh + ref.conv_hh(z * h), slope),
+            "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr",
+        ),
+        "tanh": (
+            update(torch.tanh(pre)),
+            "the candidate uses tanh; GRUU-Net uses LeakyReLU with slope 0.2 "
+            "(F.leaky_relu(..., self.slope))",
+        ),
+        "relu": (
+            update(F.relu(pre)),
+            "the candidate uses ReLU; GRUU-Net uses LeakyReLU with slope 0.2 "
+            "(F.leaky_relu(..., self.slope))",
+        ),
+        "no_activation": (
+            update(pre),
+            "the candidate has no activation: apply F.leaky_relu(..., self.slope) in eq. (3)",
+        ),
+    }
+
+
+def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if not isinstance(result, tuple | list) or len(result) != 3:
+        raise Mismatch(f"{what} with return_gates=True must return the tuple (h_new, z, r)")
+    return tuple(as_tensor(t, what) for t in result)  # type: ignore[return-value]
+
+
+def _check_convgru(student: Any) -> None:
+    for index, (b, cx, c, hgt, wid) in enumerate(_CASES):
+        ref = _reference_cell(cx, c, seed=index)
+        cell = instantiate(student, ref, cx, c, what="your cell")
+        gen = torch.Generator().manual_seed(100 + index)
+        x = torch.randn(b, cx, hgt, wid, generator=gen)
+        h = (
+            torch.randn(b, c, hgt, wid, generator=gen)
+            if index != 2
+            else torch.zeros(b, c, hgt, wid)
+        )
+        with torch.no_grad():
+            result = call(cell, x, h, what="your cell's forward(x, h)")
+            if isinstance(result, tuple | list):
+                raise Mismatch(
+                    "forward(x, h) returned a tuple: without return_gates=True return only h_new"
+                )
+            out = as_tensor(result, "forward(x, h)")
+            expect_shape(out, (b, c, hgt, wid), "the new state", "(B, channels, H, W)")
+            h_new, z, r = _gates(
+                call(cell, x, h, return_gates=True, what="forward(x, h, return_gates=True)"),
+                "forward(x, h, return_gates=True)",
+            )
+            ref_h, ref_z, ref_r = ref(x, h, return_gates=True)
+        for gate, name in ((z, "z"), (r, "r")):
+            expect_shape(gate, (b, c, hgt, wid), f"the gate {name}", "(B, channels, H, W)")
+            lo, hi = float(gate.min()), float(gate.max())
+            expect(
+                lo >= 0.0 and hi <= 1.0,
+                f"the gate {name} has values outside [0, 1] (from {lo:.2f} to {hi:.2f}): a gate is "
+                "a sigmoid of the summed convolutions",
+            )
+        if torch.allclose(z, ref_r, atol=1e-5) and not torch.allclose(z, ref_z, atol=1e-5):
+            raise Mismatch(
+                "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr"
+            )
+        diagnose(
+            z,
+            ref_z,
+            {
+                "one_minus": (1 - ref_z, "your z is 1 - z: it should be sigmoid(W_z x + U_z h)"),
+                "x_only": (
+                    torch.sigmoid(ref.conv_xz(x)).detach(),
+                    "z ignores the state: eq. (1) adds conv_hz(h) to conv_xz(x)",
+                ),
+            },
+            "the update gate z",
+        )
+        diagnose(
+            r,
+            ref_r,
+            {
+                "x_only": (
+                    torch.sigmoid(ref.conv_xr(x)).detach(),
+                    "r ignores the state: eq. (2) adds conv_hr(h) to conv_xr(x)",
+                )
+            },
+            "the reset gate r",
+        )
+        variants = _variants(ref, x, h)
+        diagnose(out, ref_h, variants, "the new state h_new")
+        diagnose(h_new, ref_h, variants, "h_new returned with the gates")
+
+    # edge cases: update gate forced shut (z = 0) and wide open (z = 1) through its bias
+    b, cx, c, hgt, wid = _CASES[0]
+    gen = torch.Generator().manual_seed(7)
+    x, h = torch.randn(b, cx, hgt, wid, generator=gen), torch.randn(b, c, hgt, wid, generator=gen)
+    for bias, name in ((-40.0, "0"), (40.0, "1")):
+        ref = _reference_cell(cx, c, seed=3)
+        with torch.no_grad():
+            ref.conv_xz.bias.fill_(bias)
+        cell = instantiate(student, ref, cx, c, what="your cell")
+        with torch.no_grad():
+            got = as_tensor(call(cell, x, h, what="your cell's forward(x, h)"), "forward(x, h)")
+            expected = ref(x, h)
+        state = "the old state h_prev" if name == "0" else "the candidate h_cand"
+        expect(
+            torch.allclose(got, expected, atol=1e-4),
+            f"with the update gate forced to z = {name} (through its bias) the new state should "
+            f"be {state}, but it is not",
+        )
+
+
+convgru_exercise = Exercise(
+    name="convgru",
+    title="ConvGRU cell",
+    checker=_check_convgru,
+    reference=ConvGRUCell,
+    hints=(
+        "Write the four equations one per line, in order: z, r, the candidate h_cand, h_new. "
+        "Every W * x is self.conv_x?(x) and every U * h is self.conv_h?(h).",
+        "Gates are sigmoids: z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h)), and r the same "
+        "with conv_xr / conv_hr.",
+        "The reset gate acts on the state before its convolution: self.conv_hh(r * h). The "
+        "candidate uses F.leaky_relu(..., self.slope).",
+        "h_new = (1 - z) * h + z * h_cand; return (h_new, z, r) when return_gates is True.",
+    ),
+    solution_notebook=NOTEBOOK,
+)
+check_convgru = convgru_exercise.check
