@@ -10,7 +10,19 @@ from .dataset import (
     synthetic_samples,
 )
 from .normalize import percentile_normalize, percentile_range
-from .readers import DataFormatError, Sample
+from .readers import (
+    LAYOUTS,
+    DataFormatError,
+    Sample,
+    detect_layout,
+    read_ctc,
+    read_dataset,
+    read_dsb,
+    read_image,
+    read_labels,
+    read_pairs,
+)
+from .sample_data import write_sample_dataset
 from .synthetic import (
     SYNTHETIC_PRESETS,
     SyntheticConfig,
@@ -36,6 +48,7 @@ __all__ = [
     "BOUNDARY",
     "DataFormatError",
     "INTERIOR",
+    "LAYOUTS",
     "NucleiDataset",
     "SPLITS",
     "SYNTHETIC_PRESETS",
@@ -45,6 +58,7 @@ __all__ = [
     "SyntheticNucleiDataset",
     "TARGET_KINDS",
     "boundary_weights",
+    "detect_layout",
     "foreground",
     "inner_boundaries",
     "make_loader",
@@ -53,6 +67,13 @@ __all__ = [
     "make_target",
     "percentile_normalize",
     "percentile_range",
+    "read_ctc",
+    "read_dataset",
+    "read_dsb",
+    "read_image",
+    "read_labels",
+    "read_pairs",
     "synthetic_samples",
     "three_class",
+    "write_sample_dataset",
 ]

@@ -1,0 +1,67 @@
+"""Write the synthetic sample data to disk, in the layout `read_pairs` reads.
+
+    out/train/images/000.tif   float32 image (H, W), about [0, 1]
+    out/train/masks/000.tif    uint16 instance labels (H, W), 0 = background
+    out/val/...                the same for the validation and test splits
+    out/test/...
+
+The splits come from separate seed streams (see `synthetic_samples`), so they never share an
+image, and the files hold exactly the arrays ``synthetic_samples(n, size, seed, split)`` returns.
+TIFF opens in Fiji/ImageJ, napari and tifffile.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import synthetic_samples
+from .synthetic import SyntheticConfig
+
+_OWN_FILE = re.compile(r"^\d{3,}\.tif$")  # files this module writes (removed before rewriting)
+
+
+def write_sample_dataset(
+    out: str | Path,
+    n_train: int = 32,
+    n_val: int = 8,
+    n_test: int = 8,
+    size: int | tuple[int, int] = 256,
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    **overrides: Any,
+) -> dict[str, Path]:
+    """Write train/val/test splits of synthetic nuclei as TIFF image/mask pairs.
+
+    Splits with 0 images are not written. Files named like ours (``NNN.tif``) already in the
+    images/ and masks/ folders of a written split are replaced, so writing again with fewer
+    images leaves no stale pairs; other files are left alone.
+
+    Returns:
+        {"root": out, "train": out/train, "val": out/val, "test": out/test} (written splits only).
+    """
+    import tifffile
+
+    root = Path(out)
+    paths: dict[str, Path] = {"root": root}
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        if n < 0:
+            raise ValueError(f"n_{split} must be >= 0, got {n}")
+        if n == 0:
+            continue
+        split_dir = root / split
+        folders = split_dir / "images", split_dir / "masks"
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.iterdir():
+                if _OWN_FILE.match(old.name):
+                    old.unlink()
+        for i, sample in enumerate(synthetic_samples(n, size, seed, split, config, **overrides)):
+            name = f"{i:03d}.tif"
+            tifffile.imwrite(folders[0] / name, sample.image.astype(np.float32))
+            tifffile.imwrite(folders[1] / name, sample.labels.astype(np.uint16))
+        paths[split] = split_dir
+    return paths
