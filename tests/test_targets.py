@@ -1,0 +1,112 @@
+"""Targets from instance labels: foreground, three classes, weights, normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from gruunet_edu.data import (
+    BACKGROUND,
+    BOUNDARY,
+    INTERIOR,
+    boundary_weights,
+    foreground,
+    make_nuclei,
+    make_target,
+    percentile_normalize,
+    percentile_range,
+    three_class,
+)
+
+
+def _touching_pair() -> np.ndarray:
+    labels = np.zeros((20, 30), np.uint16)
+    labels[4:16, 3:15] = 1
+    labels[4:16, 15:27] = 2  # shares an edge with nucleus 1
+    return labels
+
+
+def _interiors_are_separated(labels: np.ndarray, target: np.ndarray) -> bool:
+    """No 4-connected path of interior pixels joins two different nuclei."""
+    components, _ = ndimage.label(target == INTERIOR)  # 4-connectivity
+    for c in range(1, components.max() + 1):
+        ids = np.unique(labels[components == c])
+        if ids.size != 1 or ids[0] == 0:
+            return False
+    return True
+
+
+def test_foreground_and_three_class_values():
+    labels = _touching_pair()
+    assert foreground(labels).dtype == np.uint8
+    assert np.array_equal(foreground(labels), (labels > 0).astype(np.uint8))
+    target = three_class(labels)
+    assert set(np.unique(target)) == {BACKGROUND, INTERIOR, BOUNDARY}
+    assert (target[labels == 0] == BACKGROUND).all()
+    # both sides of the contact line are boundary, the centres are interior
+    assert (target[4:16, 14] == BOUNDARY).all() and (target[4:16, 15] == BOUNDARY).all()
+    assert target[10, 8] == INTERIOR and target[10, 21] == INTERIOR
+    # the outer rim is boundary too
+    assert (target[4, 3:27] == BOUNDARY).all()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_boundary_separates_every_pair_of_touching_nuclei(seed):
+    _, labels = make_nuclei(seed, size=128, density=10.0, cluster_fraction=0.9)
+    touching = (labels[:, 1:] != labels[:, :-1]) & (labels[:, 1:] > 0) & (labels[:, :-1] > 0)
+    assert touching.any(), "the fixture should contain touching nuclei"
+    target = three_class(labels)
+    assert _interiors_are_separated(labels, target)
+    # labelling the interior gives one seed per nucleus that has interior pixels
+    seeds, n_seeds = ndimage.label(target == INTERIOR)
+    assert n_seeds == np.unique(labels[target == INTERIOR]).size
+
+
+def test_foreground_alone_merges_touching_nuclei():
+    labels = _touching_pair()
+    merged, n = ndimage.label(foreground(labels))
+    assert n == 1  # why the boundary class exists
+    _, n_interior = ndimage.label(three_class(labels) == INTERIOR)
+    assert n_interior == 2
+
+
+def test_make_target_kinds_and_errors():
+    labels = _touching_pair()
+    assert np.array_equal(make_target(labels, "foreground"), foreground(labels))
+    assert np.array_equal(make_target(labels, "labels"), labels)
+    with pytest.raises(ValueError, match="unknown target"):
+        make_target(labels, "four_class")
+    with pytest.raises(ValueError, match="integers"):
+        three_class(labels.astype(np.float32))
+    with pytest.raises(ValueError, match="2D"):
+        three_class(labels[None])
+
+
+def test_boundary_weights_highest_between_touching_nuclei():
+    labels = np.zeros((40, 60), np.uint16)
+    labels[10:30, 5:25] = 1
+    labels[10:30, 27:47] = 2  # a 2 px gap at columns 25, 26
+    w = boundary_weights(labels, w0=10.0, sigma=5.0)
+    assert w.dtype == np.float32 and w.shape == labels.shape
+    assert w.min() >= 1.0
+    assert w[20, 25] > 8.0  # in the gap: d1 + d2 small
+    assert w[20, 25] > w[2, 55]
+    single = np.zeros_like(labels)
+    single[10:20, 10:20] = 1
+    assert np.allclose(boundary_weights(single), 1.0)
+
+
+def test_percentile_normalize_maps_percentiles_to_0_and_1():
+    rng = np.random.default_rng(0)
+    image = rng.normal(100.0, 10.0, (64, 64)).astype(np.float32)
+    image[0, 0] = 1e6  # a hot pixel does not squash the range
+    out = percentile_normalize(image)
+    assert out.dtype == np.float32
+    assert np.isclose(np.percentile(out, 1.0), 0.0, atol=1e-4)
+    assert np.isclose(np.percentile(out, 99.8), 1.0, atol=1e-3)
+    lo, hi = percentile_range(image)
+    assert np.allclose(out, (image - lo) / (hi - lo + 1e-6))
+    assert np.array_equal(percentile_normalize(np.full((8, 8), 5.0)), np.zeros((8, 8)))
+    with pytest.raises(ValueError):
+        percentile_normalize(image, low=50, high=10)
