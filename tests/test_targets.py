@@ -58,9 +58,9 @@ def test_boundary_separates_every_pair_of_touching_nuclei(seed):
     assert touching.any(), "the fixture should contain touching nuclei"
     target = three_class(labels)
     assert _interiors_are_separated(labels, target)
-    # labelling the interior gives one seed per nucleus that has interior pixels
-    seeds, n_seeds = ndimage.label(target == INTERIOR)
-    assert n_seeds == np.unique(labels[target == INTERIOR]).size
+    # labelling the interior gives at least one seed per nucleus (a thin neck may split one)
+    _, n_seeds = ndimage.label(target == INTERIOR)
+    assert n_seeds >= np.unique(labels[target == INTERIOR]).size > 0.8 * labels.max()
 
 
 def test_foreground_alone_merges_touching_nuclei():
