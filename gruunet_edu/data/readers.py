@@ -70,7 +70,7 @@ def read_array(path: str | Path) -> np.ndarray:
         if suffix == ".png":
             import imageio.v3 as iio
 
-            return np.asarray(iio.imread(path))
+            return np.asarray(iio.imread(path, plugin="pillow"))
     except Exception as exc:  # any decoder error: report the file and the reason
         raise DataFormatError(
             f"{path}: cannot read the file as {suffix[1:].upper()} ({exc})"
