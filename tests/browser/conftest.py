@@ -166,3 +166,4 @@ def lab(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> 
             with contextlib.suppress(Exception):
                 artifact_path(f"FAILED-{name}-console.txt").write_text("\n".join(driver.console))
         context.close()
+        lab_server.shutdown_kernels()

@@ -118,6 +118,15 @@ class LabServer:
         fresh, self.log_offset = text[self.log_offset :], len(text)
         return fresh
 
+    def shutdown_kernels(self) -> None:
+        """End all sessions and kernels (each test starts its notebook's kernel afresh)."""
+        with contextlib.suppress(Exception):
+            for session in self.api("/api/sessions") or []:
+                self.api(f"/api/sessions/{session['id']}", method="DELETE")
+        with contextlib.suppress(Exception):
+            for kernel in self.api("/api/kernels") or []:
+                self.api(f"/api/kernels/{kernel['id']}", method="DELETE")
+
     def stage(self, source: Path, name: str | None = None) -> str:
         """Copy a notebook (and nothing else) into the server root; returns its path there."""
         target = self.root / (name or source.name)
@@ -201,9 +210,7 @@ def processes_mentioning(text: str) -> list[int]:
 
 def stop_server(server: LabServer) -> None:
     """Shut down the kernels and the server's process group; kill what is left after a while."""
-    with contextlib.suppress(Exception):
-        for kernel in server.api("/api/kernels") or []:
-            server.api(f"/api/kernels/{kernel['id']}", method="DELETE")
+    server.shutdown_kernels()
     pgid = server.process.pid  # the server leads its own session (start_new_session=True)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
@@ -365,6 +372,16 @@ class Lab:
             [list(ERROR_WIDGET_TEXT), ERROR_LINE.pattern],
         )
         return sorted(set(texts))
+
+    def stderr_texts(self) -> list[str]:
+        """Texts of all stderr outputs (warnings included), for the test's report."""
+        return list(
+            self.page.evaluate(
+                """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) '
+                    + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                    .map(el => el.innerText)"""
+            )
+        )
 
     def saved_errors(self, path: str) -> list[str]:
         """Save the notebook (File > Save) and return its error outputs as ``"ename: evalue"``.

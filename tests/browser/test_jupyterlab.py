@@ -87,6 +87,9 @@ def run_notebook(
     opened = time.monotonic() - started
     seconds = lab.run_all() if timeout_s is None else lab.run_all(timeout_s)
     report(capsys, f"{path}: kernel ready in {opened:.1f} s, all cells ran in {seconds:.1f} s")
+    for text in lab.stderr_texts():  # warnings are allowed, but worth a look
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        report(capsys, f"{path}: stderr output: {first[:160]}")
 
 
 def slider_value(slider: Any) -> int:
@@ -132,7 +135,7 @@ def wait_for_new_images(
     return after
 
 
-def check_explorer(lab: Lab, screenshot: str) -> Path:
+def check_explorer(lab: Lab, screenshot: str, change_timeout_s: float = 60.0) -> Path:
     """The explorer rendered, and moving its step slider changes the displayed image.
 
     Returns the path of the screenshot of the explorer, taken after the slider moved.
@@ -157,7 +160,7 @@ def check_explorer(lab: Lab, screenshot: str) -> Path:
 
     lab.server.new_log()
     value = move_slider(lab, step)
-    after_src = wait_for_new_images(lab, before_src, EXPLORER)
+    after_src = wait_for_new_images(lab, before_src, EXPLORER, change_timeout_s)
     assert slider_value(step) != value, f"the step slider did not move from {value}"
     assert after_src != before_src, "moving the step slider did not change any image's src"
     assert len(after_src) == len(before_src), "the number of images changed"
@@ -206,6 +209,15 @@ def test_error_outputs_are_detected(lab: Lab, capsys: pytest.CaptureFixture[str]
     assert "ValueError" in errors[0] and "deliberate failure" in errors[0]
     assert lab.saved_errors(path) == ["cell 2: ValueError: deliberate failure for the browser test"]
     assert lab.prompts()[-1] == "", "the cell after the failure ran (Run All should stop there)"
+
+
+def test_explorer_check_notices_a_dead_slider(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    """The explorer check fails when moving the step slider changes no image."""
+    path = lab.server.stage(FIXTURES / "dead_explorer.ipynb")
+    run_notebook(lab, capsys, path)
+    assert_no_errors(lab, path, saved=False)
+    with pytest.raises(AssertionError, match="did not change any image"):
+        check_explorer(lab, "dead_explorer.png", change_timeout_s=5.0)
 
 
 # --------------------------------------------------------------------------------------------
