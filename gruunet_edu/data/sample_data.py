@@ -38,7 +38,9 @@ def write_sample_dataset(
 
     Splits with 0 images are not written. Files named like ours (``NNN.tif``) already in the
     images/ and masks/ folders of a written split are replaced, so writing again with fewer
-    images leaves no stale pairs; other files are left alone.
+    images leaves no stale pairs; other files are left alone. Very small images (below about
+    64 x 64 px at the default density) may hold no nucleus; read those back with
+    ``read_dataset(..., allow_empty=True)``.
 
     Returns:
         {"root": out, "train": out/train, "val": out/val, "test": out/test} (written splits only).
