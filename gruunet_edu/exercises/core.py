@@ -21,13 +21,14 @@ printing (used by the tests); :meth:`Exercise.check` prints it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import linecache
 import pkgutil
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,10 @@ class Mismatch(Exception):
 
 
 class StudentError(Exception):
-    """The student's code raised; the message is one sentence about it."""
+    """The student's code raised; the message is one sentence about it (``brief``: without the
+    plain-language explanation, for checkers that add a more specific one)."""
+
+    brief: str = ""
 
 
 class Unfinished(Exception):
@@ -65,8 +69,11 @@ class CheckResult:
 
     def text(self) -> str:
         """What the notebook prints."""
-        message = self.message[:1].upper() + self.message[1:]
-        if message and message[-1] not in ".!?":
+        message = self.message
+        first = message.split(" ", 1)[0]
+        if len(first) > 1 and first.isalpha():  # "the gate" -> "The gate"; not "z", "frdu_..."
+            message = message[:1].upper() + message[1:]
+        if message and message[-1].isalnum():
             message += "."
         if self.passed:
             return f"{self.title}: {PASSED} ({self.checks} checks)"
@@ -194,9 +201,10 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
             line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
             where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
         msg = _one_line(err) or "(no message)"
-        raise StudentError(
-            f"Calling {what} raised {type(err).__name__}{where}: {msg}{_explain(err)}"
-        ) from None
+        brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
+        error = StudentError(brief + _explain(err))
+        error.brief = brief if brief[-1] in ".!?" else brief + "."
+        raise error from None
 
 
 def _explain(err: Exception) -> str:
@@ -205,20 +213,20 @@ def _explain(err: Exception) -> str:
     if "Sizes of tensors must match" in text:
         return (
             ". torch.cat joins tensors along one dimension; all other dimensions (batch, height, "
-            "width) must agree, so check the resolution of what you concatenate"
+            "width) must agree, so check the resolution of what you concatenate."
         )
     if "expected input" in text and "channels" in text:
         return (
             ". A convolution received a tensor with the wrong number of channels: check what "
-            "you concatenate and in which layer"
+            "you concatenate and in which layer."
         )
     if "running_mean should contain" in text:
         return (
             ". A BatchNorm received a tensor with the wrong number of channels: check what you "
-            "concatenate and in which layer"
+            "concatenate and in which layer."
         )
     if "must match the size of tensor" in text:
-        return ". Two tensors you combine elementwise differ in shape: print their .shape"
+        return ". Two tensors you combine elementwise differ in shape: print their .shape."
     return ""
 
 
@@ -337,6 +345,15 @@ def instantiate(student: Any, reference_module: torch.nn.Module, *args: Any, wha
             "layers the class inherits and only write forward()"
         ) from None
     return module.train(reference_module.training)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch inside the block without changing the caller's random state (the notebook's
+    later random numbers do not depend on whether a check ran)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def exercise_of(name_or_reference: Any) -> Exercise | None:

@@ -19,6 +19,7 @@ from gruunet_edu.exercises.core import (
     expect,
     expect_shape,
     instantiate,
+    seeded,
 )
 from gruunet_edu.models.convgru import ConvGRUCell
 
@@ -100,8 +101,8 @@ _CASES = ((2, 3, 4, 8, 8), (1, 2, 5, 6, 9), (3, 4, 3, 5, 5))
 
 
 def _reference_cell(x_channels: int, channels: int, seed: int) -> ConvGRUCell:
-    torch.manual_seed(seed)
-    return ConvGRUCell(x_channels, channels)
+    with seeded(seed):
+        return ConvGRUCell(x_channels, channels)
 
 
 @torch.no_grad()

@@ -1,0 +1,220 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Set-up and data
+#
+# **What you will learn**
+# - check that your environment works (PyTorch, the course package, CPU or GPU);
+# - what the course's images look like: synthetic fluorescence nuclei with instance labels;
+# - why images are normalised by *percentiles* (exercise 1);
+# - how instance labels become a three-class training target: background, interior, boundary
+#   (exercise 2);
+# - how images are stored on disk and served to PyTorch as a dataset.
+#
+# **Time:** about 25 minutes. **Prerequisites:** NumPy and a little PyTorch.
+#
+# **How the exercises work.** A cell marked *Exercise* has a gap for you to fill in. The cell
+# after it runs a **check** that compares your code with the reference implementation on several
+# inputs and says specifically what is wrong. `hint("name")` shows one more hint each time you
+# call it. If you skip an exercise, the notebook still runs: later cells use the reference
+# implementation and say so.
+
+# %%
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from gruunet_edu.data import (
+    SyntheticNucleiDataset,
+    make_nuclei,
+    percentile_normalize,
+    read_dataset,
+    three_class,
+    write_sample_dataset,
+)
+from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.nb0_data import check_normalize, check_three_class
+from gruunet_edu.training.device import choose_device, default_preset, device_notice
+
+torch.manual_seed(0)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Your environment
+#
+# The course runs on a laptop CPU. Where a GPU is present, training notebooks use it and a larger
+# preset automatically; set the environment variable `GRUUNET_DEVICE=cpu` (or `cuda`, `mps`) to
+# choose yourself, and `GRUUNET_PRESET` to choose the model size.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+device = choose_device()
+print(f"PyTorch {torch.__version__}, NumPy {np.__version__}")
+print(device_notice(device, default_preset(device)))
+
+# %% [markdown]
+# ## 2. The images
+#
+# Real nucleus images need a download and a licence check; the course instead *simulates*
+# widefield fluorescence images: irregular ellipses, some touching in clusters, a few very bright
+# (dividing) nuclei, some out of focus, an uneven background, blur and Poisson–Gaussian noise.
+# Every image comes with its **instance labels**: 0 is background, 1..N number the nuclei.
+# The same seed always gives the same image.
+
+# %%
+image, labels = make_nuclei(seed=4, size=128)
+print("image :", image.shape, image.dtype)
+print("labels:", labels.shape, labels.dtype, "| nuclei:", int(labels.max()))
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+axes[0].imshow(image, cmap="gray")
+axes[0].set_title("image")
+axes[1].imshow(labels, cmap="tab20", interpolation="nearest")
+axes[1].set_title("instance labels")
+for ax in axes:
+    ax.axis("off")
+plt.show()
+
+
+# %% [markdown]
+# ## 3. Percentile normalisation
+#
+# Microscopes produce 8-, 12- or 16-bit images whose range depends on the exposure. Networks
+# train best on inputs around $[0, 1]$, so every image is mapped by
+#
+# $$ x' = \frac{x - p_{1}}{p_{99.8} - p_{1} + \varepsilon}, $$
+#
+# where $p_{1}$ and $p_{99.8}$ are the 1st and 99.8th percentiles of the image's pixels.
+# Why not the minimum and maximum? A handful of hot pixels (cosmic rays, a saturated spot) would
+# become the maximum and squash all nuclei into a narrow band near 0. Percentiles ignore them.
+# Values outside $[0, 1]$ are kept (no clipping), and $\varepsilon = 10^{-6}$ keeps a constant
+# image from dividing by zero.
+#
+# ### Exercise 1: write `normalize(image)`
+# Return a `float32` array of the image's shape. `np.percentile(image, [1, 99.8])` gives both
+# percentiles.
+
+# %% tags=["exercise"]
+def normalize(image, low=1.0, high=99.8, eps=1e-6):
+    """Map the low-th percentile of `image` to 0 and the high-th to 1 (float32, same shape)."""
+    raise NotImplementedError("Student exercise: map the two percentiles to 0 and 1")
+
+
+# %% tags=["check"]
+check_normalize(normalize)
+# hint("normalize")  # uncomment for a hint; each call shows the next one
+
+# %% [markdown]
+# The effect of a few hot pixels: with min–max scaling the nuclei end up near 0; with
+# percentiles they keep their range.
+
+# %%
+norm = use_student_or_reference(normalize, percentile_normalize)
+hot = image.copy()
+hot[rng.integers(0, 128, 4), rng.integers(0, 128, 4)] = 40.0  # four hot pixels
+minmax = (hot - hot.min()) / (hot.max() - hot.min())
+nuclei = labels > 0
+print(f"median nucleus value, min-max scaling: {np.median(minmax[nuclei]):.2f}")
+print(f"median nucleus value, percentiles:     {np.median(norm(hot)[nuclei]):.2f}")
+
+
+# %% [markdown]
+# ## 4. From instance labels to a training target
+#
+# A network that only predicts *foreground* merges touching nuclei into one blob. GRUU-Net, like
+# many nucleus segmenters, predicts three classes per pixel:
+#
+# | class | meaning |
+# |---|---|
+# | 0 | background |
+# | 1 | interior of a nucleus |
+# | 2 | boundary: a nucleus pixel with a 4-neighbour of **another label** |
+#
+# Because the boundary runs on *both* sides of the line where two nuclei touch, the interiors of
+# two nuclei never touch, and labelling the connected interior regions of a prediction gives one
+# object per nucleus. The image border is not a boundary.
+#
+# ### Exercise 2: write `student_three_class(labels)`
+# Input: integer labels (H, W). Output: `uint8` (H, W) with values 0, 1, 2.
+
+# %% tags=["exercise"]
+def student_three_class(labels):
+    """0 background, 1 interior, 2 boundary (nucleus pixels with a 4-neighbour of another label)."""
+    raise NotImplementedError("Student exercise: interior 1, boundary 2, background 0")
+
+
+# %% tags=["check"]
+check_three_class(student_three_class)
+# hint("three_class")
+
+# %%
+make_three_class = use_student_or_reference(student_three_class, three_class)
+target = make_three_class(labels)
+counts = np.bincount(target.ravel(), minlength=3)
+print("pixels per class (background, interior, boundary):", counts.tolist())
+print(f"boundary pixels per nucleus pixel: {counts[2] / (counts[1] + counts[2]):.2f}")
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+axes[0].imshow(percentile_normalize(image), cmap="gray")
+axes[0].set_title("normalised image")
+axes[1].imshow(labels, cmap="tab20", interpolation="nearest")
+axes[1].set_title("instance labels")
+axes[2].imshow(target, cmap="viridis", interpolation="nearest", vmin=0, vmax=2)
+axes[2].set_title("target: 0 background, 1 interior, 2 boundary")
+for ax in axes:
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 5. Data on disk and as a PyTorch dataset
+#
+# The command-line tool and the training notebooks read image/mask pairs from folders:
+# `train/images/000.tif` with `train/masks/000.tif`, and the same for `val/` and `test/`.
+# `write_sample_dataset` writes such a folder with synthetic images; `read_dataset` reads it
+# (also the Cell Tracking Challenge and Data Science Bowl layouts).
+
+# %%
+with tempfile.TemporaryDirectory() as tmp:
+    paths = write_sample_dataset(tmp, n_train=4, n_val=2, n_test=0, size=64, seed=0)
+    for split in ("train", "val"):
+        files = sorted(p.relative_to(tmp).as_posix() for p in Path(paths[split]).rglob("*.tif"))
+        print(f"{split}: {len(files)} files, e.g. {files[0]}")
+    samples = read_dataset(paths["train"])
+    print("read", len(samples), "samples; first:", samples[0].image.shape, samples[0].labels.dtype)
+
+# %% [markdown]
+# For training, `SyntheticNucleiDataset` generates images on the fly (deterministically) and
+# returns what the network needs: a normalised image tensor (C, H, W) and the three-class target
+# (H, W) as class indices.
+
+# %%
+dataset = SyntheticNucleiDataset(n=8, size=64, seed=0)
+x, y = dataset[0]
+print("items:", len(dataset))
+print("image :", tuple(x.shape), x.dtype)
+print("target:", tuple(y.shape), y.dtype, "classes", sorted(torch.unique(y).tolist()))
+
+# %% [markdown]
+# ## Summary
+# - Images are normalised by percentiles, robust to a few extreme pixels.
+# - Instance labels become a three-class target whose boundary class separates touching nuclei.
+# - Datasets return `(image (C, H, W) float32, target (H, W) int64)`.
+#
+# **Next:** notebook 01 builds the recurrent unit at the heart of GRUU-Net, the convolutional GRU.

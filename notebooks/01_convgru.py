@@ -1,0 +1,244 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The convolutional GRU
+#
+# **What you will learn**
+# - the four equations of a gated recurrent unit (GRU), and what the update gate $z$ and the
+#   reset gate $r$ do;
+# - how a GRU becomes *convolutional*: every matrix product turns into a 3×3 convolution, so the
+#   state is an image with channels;
+# - that the blog post this course starts from writes the update with $z$ and $1 - z$ the other
+#   way round than its own code (exercise 1);
+# - to implement the ConvGRU cell GRUU-Net uses (exercise 2) and check it against the reference;
+# - to watch the gates and the state on a short time-lapse of moving nuclei.
+#
+# **Time:** about 40 minutes. **Prerequisites:** notebook 00, `torch.nn.Conv2d`.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from gruunet_edu.data import make_nuclei_sequence, percentile_normalize
+from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.nb1_convgru import check_convgru, check_update, reference_update
+from gruunet_edu.models import ConvGRUCell, FusedConvGRUCell, copy_convgru_weights
+
+_ = torch.manual_seed(0)
+
+
+# %% [markdown]
+# ## 1. From a GRU to a convolutional GRU
+#
+# A recurrent unit keeps a **state** $h$ and refines it with every new input $x_t$. A GRU
+# (Cho et al., 2014) decides *per state entry* how much to change:
+#
+# $$
+# \begin{aligned}
+# z_t &= \sigma(W_z x_t + U_z h_{t-1} + b_z) && \text{(1) update gate} \\
+# r_t &= \sigma(W_r x_t + U_r h_{t-1} + b_r) && \text{(2) reset gate} \\
+# \tilde h_t &= \mathrm{LReLU}\big(W_h x_t + U_h (r_t \odot h_{t-1}) + b_h\big)
+#   && \text{(3) candidate} \\
+# h_t &= (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t && \text{(4) new state}
+# \end{aligned}
+# $$
+#
+# $\sigma$ is the logistic sigmoid, so both gates lie in $[0, 1]$; $\odot$ is elementwise.
+# - $z_t$ close to 0: **keep** the old state; close to 1: **replace** it by the candidate.
+# - $r_t$ close to 0: the candidate ignores the old state (a "reset"), close to 1: it uses it.
+#
+# In a **convolutional** GRU the state is an image $h \in \mathbb{R}^{C \times H \times W}$ and
+# every product $W x$, $U h$ is a 3×3 convolution. Each pixel then has its own gates, computed
+# from its neighbourhood. GRUU-Net uses LeakyReLU (slope 0.2) for the candidate instead of the
+# classic $\tanh$, so the state is not squashed into $[-1, 1]$.
+#
+# > **Two conventions for $z$.** The blog post writes equation (4) as
+# > $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$, but its own code computes
+# > `h_t = (1 - z_t) * h_t_1 + z_t * h_hat_t`, i.e. equation (4) above. Both describe the same
+# > family of models (replace $z$ by $1 - z$, i.e. negate $W_z, U_z, b_z$), but a cell mixing
+# > them is wrong. `torch.nn.GRUCell` uses the blog's text convention, and applies $r$ *after*
+# > the product $U_h h$. This course follows the blog's code: $z = 1$ means "take the candidate".
+
+# %% [markdown]
+# ### Exercise 1: the state update, equation (4)
+# Write `update_state(h_prev, h_cand, z)`. All three are tensors of the same shape.
+
+# %% tags=["exercise"]
+def update_state(h_prev, h_cand, z):
+    """Equation (4): the new state, elementwise."""
+    raise NotImplementedError("Student exercise: combine h_prev and h_cand with z")
+
+
+# %% tags=["check"]
+check_update(update_state)
+# hint("update")  # uncomment for a hint; each call shows the next one
+
+# %% [markdown]
+# The two conventions agree once $z$ is replaced by $1 - z$: the blog's formula with gate
+# $1 - z$ gives exactly our update with gate $z$.
+
+# %%
+update = use_student_or_reference(update_state, reference_update)
+h_prev, h_cand, z = torch.randn(3, 2, 4, 4).unbind(0)
+z = torch.sigmoid(z)
+blog_text = (1 - z) * h_prev + (1 - (1 - z)) * h_cand  # the blog's text with gate 1 - z
+print("same update:", torch.allclose(update(h_prev, h_cand, z), blog_text))
+
+
+# %% [markdown]
+# ## 2. The ConvGRU cell
+#
+# `ConvGRUCell` (in `gruunet_edu.models`) creates one 3×3 convolution per term: `conv_xz`
+# ($W_z$), `conv_hz` ($U_z$), `conv_xr`, `conv_hr`, `conv_xh`, `conv_hh`, each with a bias, and
+# stores the LeakyReLU slope in `self.slope`. Your class below inherits these layers; you write
+# only `forward`.
+#
+# ### Exercise 2: write the forward pass
+# Inputs: `x` of shape (B, x_channels, H, W), `h` of shape (B, channels, H, W). Compute $z$,
+# $r$, $\tilde h$ and $h_{new}$, one line per equation. Return `h_new`, or `(h_new, z, r)` when
+# `return_gates` is true.
+
+# %% tags=["exercise"]
+class StudentConvGRU(ConvGRUCell):
+    def forward(self, x, h, return_gates=False):
+        # z = ...       equation (1)
+        # r = ...       equation (2)
+        # h_cand = ...  equation (3)
+        # h_new = ...   equation (4)
+        raise NotImplementedError("Student exercise: write equations (1) to (4)")
+        if return_gates:
+            return h_new, z, r
+        return h_new
+
+
+# %% tags=["check"]
+check_convgru(StudentConvGRU)
+# hint("convgru")
+
+# %% [markdown]
+# The check copied the reference's weights into your cell and compared the outputs on several
+# inputs: random states, a zero state, odd image sizes, and gates forced shut ($z = 0$) and wide
+# open ($z = 1$). From here on the notebook uses your cell if it passed, the reference otherwise.
+
+# %%
+ConvGRU = use_student_or_reference(StudentConvGRU, ConvGRUCell)
+
+# %% [markdown]
+# ### Readable and fused
+# The package has a second implementation with the same maths, `FusedConvGRUCell`: the three
+# convolutions of $x$ are one convolution with $3C$ outputs and the two of $h$ in (1), (2) one
+# with $2C$ outputs (fewer, larger convolutions run faster). Copying the weights shows they
+# compute the same function and have the same number of parameters.
+
+# %%
+readable = ConvGRU(x_channels=3, channels=8)
+fused = copy_convgru_weights(readable, FusedConvGRUCell(3, 8))
+x, h = torch.randn(2, 3, 16, 16), torch.randn(2, 8, 16, 16)
+with torch.no_grad():
+    print("same output:", torch.allclose(readable(x, h), fused(x, h), atol=1e-5))
+n_readable = sum(p.numel() for p in readable.parameters())
+n_fused = sum(p.numel() for p in fused.parameters())
+print("parameters:", n_readable, "readable,", n_fused, "fused")
+
+# %% [markdown]
+# ## 3. Watching the gates on a time-lapse
+#
+# In GRUU-Net the "time" steps are the FRDUs, one per scale (notebook 02). Gates are easiest to
+# understand on real time, though, so here is a short synthetic time-lapse: the same nuclei
+# drifting a few pixels per frame, with fresh noise in every frame.
+#
+# We set the weights of a one-channel cell **by hand** so that they can be read:
+# - candidate $\tilde h_t = x_t$ (only the centre tap of $W_h$ is 1; $U_h = 0$, so $r$ plays no
+#   role here);
+# - update gate $z_t = \sigma\big(k\,(x_t - h_{t-1}) - b\big)$: it opens where the new frame is
+#   **brighter** than the state (a nucleus arrives) and stays mostly shut elsewhere, where the
+#   state averages frames and the noise drops.
+
+# %%
+frames, frame_labels = make_nuclei_sequence(seed=4, frames=8, size=64, drift=1.5, density=12)
+frames = np.stack([percentile_normalize(f) for f in frames])
+print("time-lapse:", frames.shape, "| nuclei:", int(frame_labels.max()))
+
+k, b = 8.0, 2.5
+cell = ConvGRU(x_channels=1, channels=1)
+with torch.no_grad():
+    for conv in (cell.conv_xz, cell.conv_hz, cell.conv_xr, cell.conv_hr, cell.conv_xh, cell.conv_hh):
+        conv.weight.zero_()
+        conv.bias.zero_()
+    cell.conv_xh.weight[0, 0, 1, 1] = 1.0  # candidate = x
+    cell.conv_xz.weight[0, 0, 1, 1] = k  # z grows with x ...
+    cell.conv_hz.weight[0, 0, 1, 1] = -k  # ... and shrinks with h
+    cell.conv_xz.bias.fill_(-b)
+
+# %% [markdown]
+# Run the cell over the frames (the progress bar is `tqdm.auto`: a widget in JupyterLab).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+h = torch.zeros(1, 1, 64, 64)
+states, gates = [], []
+with torch.no_grad():
+    for frame in tqdm(frames, desc="ConvGRU over frames"):
+        x = torch.from_numpy(frame)[None, None]  # (1, 1, H, W)
+        h, z, r = cell(x, h, return_gates=True)
+        states.append(h[0, 0].numpy())
+        gates.append(z[0, 0].numpy())
+
+# %%
+fig, axes = plt.subplots(3, 4, figsize=(12, 9))
+for col, t in enumerate((0, 2, 5, 7)):
+    axes[0, col].imshow(frames[t], cmap="gray", vmin=0, vmax=1)
+    axes[0, col].set_title(f"frame x_{t}")
+    axes[1, col].imshow(gates[t], cmap="magma", vmin=0, vmax=1)
+    axes[1, col].set_title(f"update gate z_{t}")
+    axes[2, col].imshow(states[t], cmap="gray", vmin=0, vmax=1)
+    axes[2, col].set_title(f"state h_{t}")
+for ax in axes.ravel():
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What to look for: at $t = 0$ the state is empty and the gate opens on every nucleus. Later the
+# gate is bright only on the *leading edge* of each moving nucleus, where the frame is brighter
+# than the state. Elsewhere $z$ is small, so the state is a running average of the frames: less
+# noisy than any single frame, but a nucleus that moved away leaves a fading trail, because this
+# hand-made gate never opens for a *decrease*. A trained cell learns gates for both cases; in
+# GRUU-Net it learns them per channel, from the features of every scale.
+
+# %%
+background = (frame_labels == 0).all(axis=0)  # pixels that no nucleus covers in any frame
+noise_frame = frames[-1][background].std()
+noise_state = states[-1][background].std()
+gate_nuclei = np.mean([g[frame_labels[t] > 0].mean() for t, g in enumerate(gates[1:], 1)])
+gate_background = np.mean([g[frame_labels[t] == 0].mean() for t, g in enumerate(gates[1:], 1)])
+print("state less noisy than the last frame:", bool(noise_state < noise_frame))
+print("gate wider open on nuclei than on background:", bool(gate_nuclei > gate_background))
+
+# %% [markdown]
+# ## Summary
+# - A ConvGRU keeps an image-shaped state and updates each pixel through two sigmoid gates
+#   computed by 3×3 convolutions: $z$ decides how much to change, $r$ how much of the old state
+#   the candidate sees.
+# - Conventions differ: this course's $z = 1$ means "take the candidate" (the blog's code),
+#   the blog's text and `torch.nn.GRUCell` use the opposite.
+# - The readable and fused cells compute the same function.
+#
+# **Next:** notebook 02 puts the ConvGRU into an FRDU, next to a dense block working at a lower
+# resolution.
