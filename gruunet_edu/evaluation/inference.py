@@ -60,7 +60,8 @@ def prepare_image(image, in_channels: int = 1, normalize: bool = True) -> np.nda
     if arr.shape[0] != in_channels:
         raise ValueError(
             f"image has {arr.shape[0]} channels (shape {arr.shape}) but the model expects "
-            f"{in_channels}: shape ({in_channels}, H, W)" + (" or (H, W)" if in_channels == 1 else "")
+            f"{in_channels}: shape ({in_channels}, H, W)"
+            + (" or (H, W)" if in_channels == 1 else "")
         )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"image must be numeric, got dtype {arr.dtype}")

@@ -88,9 +88,9 @@ def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def contingency(gt, pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel counts of every (true label, predicted label) pair.
 
-    Returns ``(table, gt_ids, pred_ids)``: ``table[i, j]`` counts pixels with dense true label i and
-    dense predicted label j, row/column 0 being background; ``gt_ids[i-1]`` and ``pred_ids[j-1]`` the
-    original labels of row i and column j.
+    Returns ``(table, gt_ids, pred_ids)``: ``table[i, j]`` counts pixels with dense true label i
+    and dense predicted label j, row/column 0 being background; ``gt_ids[i-1]`` and
+    ``pred_ids[j-1]`` are the original labels of row i and column j.
     """
     gt, pred = _check_labels(gt, pred)
     gt_ids, g = _dense(gt)
@@ -179,7 +179,7 @@ def _match(iou: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     eligible = iou >= tau
     if not eligible.any():
         return np.zeros(0, int), np.zeros(0, int)
-    # Maximise the summed IoU over eligible pairs; ineligible pairs get a score of 0 and are dropped.
+    # Maximise the summed IoU over eligible pairs; ineligible pairs score 0 and are dropped.
     score = np.where(eligible, iou, 0.0)
     rows, cols = linear_sum_assignment(score, maximize=True)
     keep = eligible[rows, cols]
@@ -197,7 +197,10 @@ def _match_from_table(table, gt_ids, pred_ids, tau) -> MatchResult:
     rows, cols = _match(iou, tau)
     n_true, n_pred = iou.shape
     tp = rows.size
-    pairs = [(int(gt_ids[r]), int(pred_ids[c]), float(iou[r, c])) for r, c in zip(rows, cols)]
+    pairs = [
+        (int(gt_ids[r]), int(pred_ids[c]), float(iou[r, c]))
+        for r, c in zip(rows, cols, strict=True)
+    ]
     missed = [int(x) for x in np.delete(gt_ids, rows)]
     spurious = [int(x) for x in np.delete(pred_ids, cols)]
     return _counts_to_result(
@@ -282,7 +285,7 @@ def evaluate_dataset(gts, preds, taus=DEFAULT_TAUS) -> dict:
     n_true = n_pred = 0
     inter = p_sum = t_sum = union = 0
     seg_scores: list[np.ndarray] = []
-    for gt, pred in zip(gts, preds):
+    for gt, pred in zip(gts, preds, strict=True):
         table, gt_ids, pred_ids = contingency(gt, pred)
         n_true += gt_ids.size
         n_pred += pred_ids.size
@@ -297,7 +300,7 @@ def evaluate_dataset(gts, preds, taus=DEFAULT_TAUS) -> dict:
         t_sum += int(t.sum())
     results = [
         _counts_to_result(tau, tp, fp, fn, n_true, n_pred, [])
-        for tau, (tp, fp, fn) in zip(match_taus, counts)
+        for tau, (tp, fp, fn) in zip(match_taus, counts, strict=True)
     ]
     at50 = next(r for r in results if abs(r.tau - 0.5) < 1e-9)
     summary = _summarise(results[: len(all_taus)])

@@ -1,11 +1,11 @@
 """Tiled prediction: large images in overlapping tiles, blended back together.
 
 A fully convolutional network can segment an image of any size, but memory grows with the image.
-The image is cut into tiles of ``tile x tile`` pixels that overlap by ``overlap`` pixels; each tile's
-class probabilities are weighted by a window that is 1 in the tile's centre and falls linearly to
-nearly 0 over ``overlap`` pixels at edges shared with a neighbouring tile (edges on the image
-border keep weight 1), and the weighted probabilities are averaged. Pixels near a tile edge, where
-the network sees less context, thus count little, and seams disappear.
+The image is cut into tiles of ``tile x tile`` pixels that overlap by ``overlap`` pixels; each
+tile's class probabilities are weighted by a window that is 1 in the tile's centre and falls
+linearly to nearly 0 over ``overlap`` pixels at edges shared with a neighbouring tile (edges on
+the image border keep weight 1), and the weighted probabilities are averaged. Pixels near a tile
+edge, where the network sees less context, thus count little, and seams disappear.
 
 Normalisation is done once on the whole image (percentile normalisation per tile would change
 the intensities from tile to tile).
@@ -80,7 +80,7 @@ def predict_tiled(
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
             if total is None:
                 total = np.zeros((probs.shape[1], height, width), dtype=np.float32)
-            for (y, x), p in zip(chunk, probs):
+            for (y, x), p in zip(chunk, probs, strict=True):
                 wy = _ramp(th, overlap, y > 0, y + th < height)
                 wx = _ramp(tw, overlap, x > 0, x + tw < width)
                 w = wy[:, None] * wx[None, :]  # (th, tw)

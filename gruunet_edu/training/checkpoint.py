@@ -34,7 +34,7 @@ REQUIRED_KEYS = ("format", "arch", "config", "model", "step")
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable (truncated, not a checkpoint) or does not fit the model."""
+    """A checkpoint is missing, unreadable (truncated, not a checkpoint) or does not fit."""
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -43,7 +43,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def model_arch(model: nn.Module) -> str:
-    """The model's ``arch`` attribute (``"gruunet"``, ``"unet"``), else its class name in lower case."""
+    """The model's ``arch`` attribute (``"gruunet"``, ``"unet"``), else its class name, lower."""
     model = unwrap_model(model)
     return str(getattr(model, "arch", type(model).__name__.lower()))
 

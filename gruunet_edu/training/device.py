@@ -57,7 +57,8 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
 
 
 def default_preset(device: torch.device | str) -> str:
-    """The model preset for a device: ``$GRUUNET_PRESET`` if set, else ``paper`` on CUDA, ``tiny`` elsewhere."""
+    """The model preset for a device: ``$GRUUNET_PRESET`` if set, else ``paper`` on CUDA,
+    ``tiny`` elsewhere."""
     env = os.environ.get(PRESET_ENV, "").strip()
     if env:
         return env

@@ -168,7 +168,8 @@ LOSS_NAMES = tuple(_NAMED)
 
 
 def make_loss(name: str = "ce+dice", **kwargs) -> SegmentationLoss:
-    """A :class:`SegmentationLoss` by name: ``ce``, ``dice``, ``focal``, ``ce+dice``, ``focal+dice``."""
+    """A :class:`SegmentationLoss` by name: ``ce``, ``dice``, ``focal``, ``ce+dice`` or
+    ``focal+dice``."""
     key = name.replace(" ", "").lower()
     if key not in _NAMED:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")

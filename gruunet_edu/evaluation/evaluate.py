@@ -1,0 +1,31 @@
+"""Evaluate a trained network on a list of samples: instances for every image, then metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from .inference import predict_instances
+from .metrics import DEFAULT_TAUS, evaluate_dataset
+
+
+def predict_samples(
+    model: nn.Module, samples: Sequence[Any], device=None, **postprocess: Any
+) -> list[np.ndarray]:
+    """Instance labels (uint16 (H, W)) for the image of every sample (anything with ``.image``)."""
+    return [predict_instances(model, s.image, device=device, **postprocess)[0] for s in samples]
+
+
+def evaluate_model(
+    model: nn.Module, samples: Sequence[Any], device=None, taus=DEFAULT_TAUS, **postprocess: Any
+) -> tuple[dict, list[np.ndarray]]:
+    """``(metrics, predictions)``: :func:`~.metrics.evaluate_dataset` of the model's instances
+    against the samples' labels (pooled over all images), and the predicted label images."""
+    if len(samples) == 0:
+        raise ValueError("no samples to evaluate")
+    preds = predict_samples(model, samples, device=device, **postprocess)
+    metrics = evaluate_dataset([s.labels for s in samples], preds, taus)
+    return metrics, preds

@@ -1,0 +1,113 @@
+"""A trained network for the notebooks that need one, trained once and then cached.
+
+The evaluation and hidden-state notebooks look at a *trained* GRUU-Net. Instead of shipping
+weights, :func:`pretrained_model` trains the requested preset on the synthetic sample data with
+:func:`~gruunet_edu.training.loop.quick_train` the first time it is called, saves the checkpoint
+atomically in the cache folder, and loads it on every later call (in about a second).
+
+The cache folder is ``$GRUUNET_CACHE`` if set, else ``~/.cache/gruunet-edu``. A cached file is
+keyed by everything that determines the weights (architecture, model config, training settings,
+seed, format version), so changing any of them trains a new model instead of returning a stale
+one. A damaged cache file is retrained and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .checkpoint import CheckpointError, load_model, save_checkpoint
+
+CACHE_ENV = "GRUUNET_CACHE"
+CACHE_VERSION = 1  # bump when the training recipe changes in a way the key does not capture
+
+
+def cache_dir() -> Path:
+    """``$GRUUNET_CACHE`` or ``~/.cache/gruunet-edu``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "gruunet-edu"
+
+
+def cache_key(arch: str, model_config: Any, train_config: Any) -> str:
+    """A short hash of everything that determines the trained weights."""
+    settings = train_config.to_dict()
+    for volatile in ("device", "progress", "verbose", "checkpoint", "history_path", "resume"):
+        settings.pop(volatile, None)
+    text = json.dumps(
+        {
+            "version": CACHE_VERSION,
+            "arch": arch,
+            "model": model_config.to_dict(),
+            "train": settings,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pretrained_path(
+    preset: str = "tiny",
+    steps: int | None = None,
+    seed: int = 0,
+    arch: str = "gruunet",
+    **overrides: Any,
+) -> Path:
+    """Where :func:`pretrained_model` caches the model for these arguments."""
+    from ..models import GRUUNetConfig
+    from .loop import recipe
+
+    train_config = recipe(preset, seed=seed, **overrides)
+    if steps is not None:
+        train_config = train_config.replace(steps=int(steps), epochs=None)
+    key = cache_key(arch, GRUUNetConfig.preset(preset), train_config)
+    return cache_dir() / f"{arch}-{preset}-{key}.pt"
+
+
+def pretrained_model(
+    preset: str = "tiny",
+    steps: int | None = None,
+    seed: int = 0,
+    arch: str = "gruunet",
+    device: str = "auto",
+    retrain: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> nn.Module:
+    """A network of ``preset`` trained on synthetic nuclei, from the cache or trained now.
+
+    ``steps``, ``seed`` and further :class:`~.loop.TrainConfig` fields in ``overrides`` choose the
+    training run (default: the preset's recipe); ``retrain=True`` ignores the cache. Returns the
+    model in eval mode on the CPU (``model.history`` holds its training :class:`~.loop.History`).
+    """
+    from .loop import History, quick_train, recipe
+
+    path = pretrained_path(preset, steps, seed, arch, **overrides)
+    if path.exists() and not retrain:
+        try:
+            model, checkpoint = load_model(path)
+            model.history = History.from_dict(checkpoint.get("history"))
+            return model
+        except CheckpointError as err:
+            print(f"The cached model {path} cannot be read ({err}); training it again.")
+    print(f"Training the '{preset}' preset once; it will be cached in {path}.")
+    model, history = quick_train(
+        preset, steps=steps, seed=seed, arch=arch, device=device, progress=progress, **overrides
+    )
+    train_config = recipe(preset, seed=seed, **overrides)
+    save_checkpoint(
+        path,
+        model=model,
+        config=model.config,
+        step=history.step[-1] if len(history) else 0,
+        history=history,
+        extra={"train_config": train_config.to_dict(), "steps": steps},
+        arch=arch,
+    )
+    model = model.cpu().eval()
+    model.history = history
+    return model
