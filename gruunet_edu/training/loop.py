@@ -635,7 +635,7 @@ def train(
 #: Training settings per preset for :func:`quick_train` (the CPU recipe for ``tiny`` and
 #: ``small``, the GPU recipe for ``paper`` and ``blog``).
 PRESET_RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": dict(steps=300, batch_size=8, lr=3e-3, crop=128, val_every=50),
+    "tiny": dict(steps=150, batch_size=8, lr=3e-3, crop=128, val_every=25),
     "small": dict(steps=600, batch_size=8, lr=2e-3, crop=128, val_every=100),
     "paper": dict(steps=4000, batch_size=16, lr=1e-3, crop=256, val_every=250),
     "blog": dict(steps=4000, batch_size=16, lr=1e-3, crop=256, val_every=250),

@@ -1,0 +1,123 @@
+"""Post-processing of the 3-class output to instances, and tiled prediction."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gruunet_edu.evaluation.inference import predict_probabilities
+from gruunet_edu.evaluation.postprocess import (
+    logits_to_instances,
+    probabilities_to_instances,
+    remove_small_objects,
+)
+from gruunet_edu.evaluation.tiling import predict_tiled, tile_starts
+from gruunet_edu.models import GRUUNetConfig, build_model
+
+
+def probs_from_classes(classes: np.ndarray, confidence: float = 0.9) -> np.ndarray:
+    """(3, H, W) probabilities putting `confidence` on the given class of every pixel."""
+    other = (1.0 - confidence) / 2
+    probs = np.full((3, *classes.shape), other, np.float32)
+    for k in range(3):
+        probs[k][classes == k] = confidence
+    return probs
+
+
+def test_touching_nuclei_are_split_along_the_boundary_and_grown_into_foreground():
+    classes = np.zeros((12, 20), int)
+    classes[2:10, 2:18] = 2  # one foreground blob, boundary class everywhere ...
+    classes[3:9, 3:9] = 1  # ... except two interiors separated by boundary pixels
+    classes[3:9, 11:17] = 1
+    labels = probabilities_to_instances(probs_from_classes(classes), min_size=4)
+    assert labels.dtype == np.uint16 and labels.max() == 2
+    left, right = labels[5, 5], labels[5, 14]
+    assert left != right and left > 0 and right > 0
+    assert (labels > 0).sum() == (classes > 0).sum()  # seeds grew into the whole foreground
+    assert set(np.unique(labels[2:10, 2:6])) == {left}
+    assert set(np.unique(labels[2:10, 15:18])) == {right}
+
+
+def test_small_objects_are_removed_and_unseeded_islands_kept():
+    classes = np.zeros((20, 20), int)
+    classes[2:10, 2:10] = 2
+    classes[3:9, 3:9] = 1  # a nucleus of 64 px
+    classes[14:16, 14:16] = 1  # a speck of 4 px
+    classes[12:18, 2:8] = 2  # boundary only, no interior seed: 36 px
+    probs = probs_from_classes(classes)
+    labels = probabilities_to_instances(probs, min_size=16, min_seed_size=1)
+    assert labels.max() == 2  # the nucleus and the unseeded island, not the speck
+    assert labels[15, 15] == 0 and labels[14, 4] > 0
+    no_islands = probabilities_to_instances(probs, min_size=16, keep_unseeded=False)
+    assert no_islands.max() == 1
+    kept = remove_small_objects(np.array([[1, 1, 0, 2]]), 2)
+    np.testing.assert_array_equal(kept, [[1, 1, 0, 0]])
+
+
+def test_two_class_output_gives_connected_components_and_logits_work():
+    fg = np.zeros((10, 10), bool)
+    fg[1:4, 1:4] = fg[6:9, 6:9] = True
+    probs = np.stack([~fg, fg]).astype(np.float32)
+    assert probabilities_to_instances(probs, min_size=1).max() == 2
+    logits = torch.from_numpy(np.log(probs_from_classes(np.where(fg, 1, 0))))
+    assert logits_to_instances(logits[None], min_size=1).max() == 2
+    with pytest.raises(ValueError, match="probabilities of shape"):
+        probabilities_to_instances(np.zeros((4, 5, 5)))
+
+
+class LocalNet(nn.Module):
+    """Two 3x3 convolutions: every output pixel sees only a 5 x 5 window."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 3, 3, 1, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_tiled_prediction_matches_untiled_away_from_tile_borders():
+    rng = np.random.default_rng(0)
+    image = rng.random((70, 90)).astype(np.float32)
+    model = LocalNet().eval()
+    full = predict_probabilities(model, image, tile_threshold=None)
+    tiled = predict_tiled(model, image, tile=32, overlap=12, batch_size=3)
+    assert tiled.shape == full.shape == (3, 70, 90)
+    np.testing.assert_allclose(tiled.sum(0), 1.0, atol=1e-5)
+    # pixels at least 2 px (the receptive-field radius) from every inner edge of every tile
+    # covering them see exactly what the whole-image pass sees
+    exact = np.ones(image.shape, bool)
+    for axis, length in ((0, 70), (1, 90)):
+        for start in tile_starts(length, 32, 12):
+            stop = start + 32
+            near = np.zeros(length, bool)
+            if start > 0:
+                near[start : start + 2] = True
+            if stop < length:
+                near[stop - 2 : stop] = True
+            exact &= ~(near[:, None] if axis == 0 else near[None, :])
+    assert exact.mean() > 0.7
+    np.testing.assert_allclose(tiled[:, exact], full[:, exact], atol=1e-5)
+    # elsewhere the blending window keeps the difference small
+    assert np.abs(tiled - full).max() < 0.1
+
+
+def test_tiled_gruunet_is_close_to_untiled_and_one_tile_is_exact():
+    torch.manual_seed(0)
+    model = build_model(GRUUNetConfig.preset("tiny")).eval()
+    rng = np.random.default_rng(1)
+    image = rng.random((48, 48)).astype(np.float32)
+    full = predict_probabilities(model, image, tile_threshold=None)
+    one_tile = predict_tiled(model, image, tile=64, overlap=16)
+    np.testing.assert_allclose(one_tile, full, atol=1e-5)
+    tiled = predict_tiled(model, image, tile=32, overlap=16)
+    assert tiled.shape == (3, 48, 48)
+    np.testing.assert_allclose(tiled.sum(0), 1.0, atol=1e-5)
+
+
+def test_tile_starts_cover_the_image():
+    assert tile_starts(100, 40, 10) == [0, 30, 60]
+    assert tile_starts(30, 40, 10) == [0]
+    with pytest.raises(ValueError, match="overlap"):
+        tile_starts(100, 10, 10)
