@@ -1,0 +1,195 @@
+"""The training loop on tiny inputs: history, seeds, resume, Ctrl-C, divergence, CPU options."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gruunet_edu.data.normalize import percentile_normalize
+from gruunet_edu.data.synthetic import make_nuclei
+from gruunet_edu.data.targets import three_class
+from gruunet_edu.models import GRUUNetConfig, build_model
+from gruunet_edu.training.checkpoint import load_checkpoint
+from gruunet_edu.training.loop import (
+    History,
+    TrainConfig,
+    TrainingDiverged,
+    learning_rate,
+    resolve_amp,
+    train,
+)
+
+TINY = GRUUNetConfig.preset("tiny", encoder_widths=(8, 16), decoder_widths=(8,), hidden_channels=8)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Eight 32 x 32 synthetic samples as (image (1, H, W), target (H, W)) pairs."""
+    items = []
+    for i in range(8):
+        image, labels = make_nuclei(i, size=32, density=12)
+        items.append(
+            (
+                torch.from_numpy(percentile_normalize(image))[None],
+                torch.from_numpy(three_class(labels).astype(np.int64)),
+            )
+        )
+    return items
+
+
+def fresh_model(seed=0):
+    torch.manual_seed(seed)
+    return build_model(TINY)
+
+
+def config(**kw):
+    base = dict(steps=4, val_every=2, batch_size=2, lr=3e-3, warmup=1, device="cpu")
+    base.update(progress=False, verbose=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.state_dict().values()]
+
+
+def test_history_per_epoch_is_returned_and_saved(tmp_path, data):
+    ckpt = tmp_path / "m.pt"
+    history = train(fresh_model(), data[:6], data[6:], config(checkpoint=str(ckpt)))
+    assert history.epoch == [1, 2] and history.step == [2, 4]
+    assert all(math.isfinite(x) for x in history.train_loss + history.val_loss)
+    assert all(0.0 <= d <= 1.0 for d in history.val_dice)
+    assert history.lr[-1] == pytest.approx(learning_rate(3, config()))
+    saved = json.loads((tmp_path / "m_history.json").read_text())
+    assert saved["step"] == [2, 4] and saved["interrupted"] is False
+    assert History.load(tmp_path / "m_history.json").val_dice == pytest.approx(history.val_dice)
+    stored = load_checkpoint(ckpt)
+    assert stored["step"] == 4 and stored["history"]["step"] == [2, 4]
+    assert stored["config"] == TINY.to_dict() and stored["optimizer"] is not None
+
+
+def test_same_seed_same_run_other_seed_other_run(data):
+    runs = []
+    for seed in (0, 0, 1):
+        model = fresh_model()
+        runs.append((train(model, data, None, config(steps=2, seed=seed)), weights(model)))
+    (h0, w0), (h1, w1), (h2, _) = runs
+    assert h0.train_loss == h1.train_loss
+    assert all(torch.equal(a, b) for a, b in zip(w0, w1, strict=True))
+    assert h2.train_loss != h0.train_loss  # another seed draws other batches
+
+
+class InterruptAfter:
+    """A dataset that raises KeyboardInterrupt (like Ctrl-C) after `n` items were read."""
+
+    def __init__(self, items, n):
+        self.items, self.n, self.reads = items, n, 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        if self.reads > self.n:
+            raise KeyboardInterrupt
+        return self.items[i]
+
+
+def test_ctrl_c_keeps_checkpoint_and_resume_equals_uninterrupted_run(tmp_path, data):
+    full_model = fresh_model()
+    full = train(full_model, data, data[:1], config())
+
+    ckpt = tmp_path / "m.pt"
+    cut_model = fresh_model()
+    # 2 items per step: the interrupt comes while reading the batch of step 3 (after epoch 1)
+    cut = train(cut_model, InterruptAfter(data, 4), data[:1], config(checkpoint=str(ckpt)))
+    assert cut.interrupted and cut.step == [2]
+    assert load_checkpoint(ckpt)["step"] == 2
+    assert History.load(tmp_path / "m_history.json").interrupted
+
+    resumed_model = fresh_model(seed=123)  # other initial weights: they come from the checkpoint
+    resumed = train(resumed_model, data, data[:1], config(checkpoint=str(ckpt), resume=True))
+    assert resumed.step == [2, 4] and not resumed.interrupted
+    assert resumed.train_loss == pytest.approx(full.train_loss, rel=1e-5)
+    for a, b in zip(weights(full_model), weights(resumed_model), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert load_checkpoint(ckpt)["step"] == 4
+
+
+def test_nan_loss_raises_training_diverged_with_advice(tmp_path, data):
+    bad = [(torch.full_like(x, float("nan")), y) for x, y in data]
+    with pytest.raises(TrainingDiverged) as err:
+        train(fresh_model(), bad, None, config())
+    message = str(err.value)
+    assert "NaN" in message and "step 0" in message
+    assert (
+        "lower learning rate" in message and "normalisation" in message and "amp='off'" in message
+    )
+
+
+def test_amp_resolution_per_device():
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) is None
+    assert resolve_amp("off", cpu) is None
+    assert resolve_amp("bf16", cpu) is torch.bfloat16
+    assert resolve_amp("fp16", cpu) is torch.bfloat16  # the CPU autocasts to bfloat16
+    with pytest.raises(ValueError, match="amp must be one of"):
+        resolve_amp("int8", cpu)
+    with pytest.raises(ValueError, match="amp must be one of"):
+        TrainConfig(amp="fp8")
+
+
+class SmallNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_bf16_autocast_on_cpu_trains(data):
+    model = SmallNet()
+    before = weights(model)
+    history = train(model, data, data[:2], config(steps=2, amp="bf16"))
+    assert all(math.isfinite(x) for x in history.train_loss + history.val_loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, weights(model), strict=True))
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
+
+
+def test_channels_last_on_cpu_matches_default_layout(data):
+    plain, nhwc = fresh_model(), fresh_model()
+    h_plain = train(plain, data, None, config(steps=2))
+    h_nhwc = train(nhwc, data, None, config(steps=2, channels_last=True))
+    conv = next(m for m in nhwc.modules() if isinstance(m, nn.Conv2d) and m.kernel_size[0] > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert h_nhwc.train_loss == pytest.approx(h_plain.train_loss, rel=1e-4)
+
+
+@pytest.mark.skipif(not hasattr(torch, "compile"), reason="torch.compile is not available")
+def test_compile_flag_on_cpu_trains_and_saves_plain_weights(tmp_path, data):
+    model = SmallNet()
+    ckpt = tmp_path / "c.pt"
+    history = train(
+        model,
+        data,
+        data[:2],
+        config(steps=2, compile="eager", checkpoint=str(ckpt)),
+        model_config={"kind": "small test net"},
+    )
+    assert len(history) == 1 and math.isfinite(history.train_loss[0])
+    keys = list(load_checkpoint(ckpt)["model"])
+    assert keys and not any("_orig_mod" in k for k in keys)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint"):
+        TrainConfig(resume=True)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=float("nan"))
