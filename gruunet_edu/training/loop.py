@@ -83,6 +83,7 @@ class TrainConfig:
     checkpoint: str | None = None  # path of the checkpoint written after every epoch
     history_path: str | None = None  # JSON history (default: next to the checkpoint)
     resume: bool = False  # continue from `checkpoint` if it exists
+    max_time: float | None = None  # stop after this many seconds of training (then validate)
     progress: bool = True  # tqdm progress bar (widget in JupyterLab, text in a terminal)
     verbose: bool = True  # print the device notice and end-of-run lines
 
@@ -582,7 +583,10 @@ def train(
             count += 1
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
-            if step % config.val_every == 0 or step == total:
+            out_of_time = config.max_time is not None and (
+                time.perf_counter() - t0 >= config.max_time
+            )
+            if step % config.val_every == 0 or step == total or out_of_time:
                 val_loss, val_dice = (float("nan"), float("nan"))
                 if val_data is not None:
                     val_loss, val_dice = evaluate_loss_dice(
@@ -606,6 +610,9 @@ def train(
                 running, count = 0.0, 0
                 bar.set_postfix(loss=f"{value:.3f}", val_dice=f"{val_dice:.3f}")
                 save(step)
+                if out_of_time:
+                    _say(config, f"Time limit of {config.max_time:.0f} s reached at step {step}.")
+                    break
     except KeyboardInterrupt:
         history.interrupted = True
         bar.close()
@@ -624,7 +631,7 @@ def train(
         last = history.last()
         _say(
             config,
-            f"Trained {total - start} steps in {time.perf_counter() - t0:.0f} s: "
+            f"Trained {step - start} steps in {time.perf_counter() - t0:.0f} s: "
             f"train loss {last['train_loss']:.3f}, val Dice {last['val_dice']:.3f}.",
         )
     return history

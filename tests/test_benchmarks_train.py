@@ -1,0 +1,26 @@
+"""The training benchmark runs in quick mode and reports both networks."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_train", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_train_quick(capsys):
+    results = _load().benchmark(["--quick"])
+    out = capsys.readouterr().out
+    assert "GRUU-Net (tiny)" in out and "U-Net (same budget)" in out and "AP50" in out
+    for arch in ("gruunet", "unet"):
+        history, test = results[arch]["history"], results[arch]["test"]
+        assert history["step"][-1] == 2 and math.isfinite(history["train_loss"][-1])
+        assert 0.0 <= test["ap50"] <= 1.0 and 0.0 <= test["seg"] <= 1.0
