@@ -201,11 +201,9 @@ print(f"paper GRUU-Net / U-Net FLOPs: {ratio_unet:.0f}x")
 # %%
 # NBVAL_IGNORE_OUTPUT
 def step_time(model, size=32):
-    """Seconds for one SGD step on two (1, size, size) images (after a warm-up forward pass)."""
+    """Seconds for one SGD step on two (1, size, size) images."""
     x, y = torch.rand(2, 1, size, size), torch.randint(0, 3, (2, size, size))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    with torch.no_grad():
-        model(x)  # warm-up: the first call allocates buffers and picks kernels
     start = time.perf_counter()
     loss = F.cross_entropy(model(x), y)
     optimizer.zero_grad()

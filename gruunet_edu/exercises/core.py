@@ -308,17 +308,20 @@ def max_difference(a: Any, b: Any) -> float:
 def diagnose(
     got: Any,
     reference: Any,
-    variants: dict[str, tuple[Any, str]],
+    variants: dict[str, tuple[Any, str]] | Callable[[], dict[str, tuple[Any, str]]],
     what: str,
     atol: float = 1e-5,
 ) -> None:
     """Pass when ``got`` matches ``reference``; otherwise name the known mistake it matches.
 
-    ``variants`` maps a mistake's name to (the output that mistake produces, the message).
+    ``variants`` maps a mistake's name to (the output that mistake produces, the message); it
+    may be a function returning that dict, called only when ``got`` is wrong.
     """
     _count()
     if close(got, reference, atol=atol):
         return
+    if callable(variants):
+        variants = variants()
     for _name, (output, message) in variants.items():
         if output is not None and close(got, output, atol=atol):
             raise Mismatch(message)

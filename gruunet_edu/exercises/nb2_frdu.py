@@ -5,6 +5,7 @@ Exercises: ``dense_block`` (:func:`check_dense_block`) and ``frdu`` (:func:`chec
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from gruunet_edu.exercises.core import (
     StudentError,
     as_tensor,
     call,
+    close,
     diagnose,
     expect_shape,
     instantiate,
@@ -89,7 +91,7 @@ def _check_dense_block(student: Any) -> None:
                 raise
             expected = ref(x)
         expect_shape(got, (b, c_out, hgt, wid), "the block output", "(B, out_features, H, W)")
-        diagnose(got, expected, _dense_variants(ref, x), "the block output")
+        diagnose(got, expected, partial(_dense_variants, ref, x), "the block output")
 
 
 dense_block_exercise = Exercise(
@@ -217,7 +219,9 @@ def _check_frdu(student: Any) -> None:
             raise Mismatch("the outputs are swapped: forward returns (o, h), pooling stream first")
         expect_shape(o, ref_o.shape, "the pooling stream o", "(B, channels, H/factor, W/factor)")
         expect_shape(h, ref_h.shape, "the new state h", "(B, hidden_channels, H, W)")
-        variants = _frdu_variants(ref, o_prev, h_prev)
+        variants = (
+            _frdu_variants(ref, o_prev, h_prev) if not (close(o, ref_o) and close(h, ref_h)) else {}
+        )
         diagnose(o, ref_o, {k: (v[0], v[2]) for k, v in variants.items()}, "the pooling stream o")
         diagnose(h, ref_h, {k: (v[1], v[2]) for k, v in variants.items()}, "the new state h")
 

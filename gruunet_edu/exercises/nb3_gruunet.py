@@ -5,6 +5,7 @@ Exercises: ``factors`` (:func:`check_factors`) and ``gruunet`` (:func:`check_gru
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -171,7 +172,7 @@ def _check_gruunet(student: Any) -> None:
             raise Mismatch("forward(x) must return only the logits, not a tuple")
         got = as_tensor(result, "your GRUUNet's forward(x)")
         expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
-        diagnose(got, expected, _net_variants(ref, x), "the logits", atol=1e-4)
+        diagnose(got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4)
 
 
 gruunet_exercise = Exercise(
