@@ -193,3 +193,33 @@ def test_bad_settings_are_refused():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=float("nan"))
+
+
+def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
+    from gruunet_edu.training import loop, pretrained
+
+    monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
+    settings = dict(steps=2, batch_size=2, crop=32, val_every=2, device="cpu", verbose=False)
+    settings["data_options"] = dict(pool=2, n_val=1, val_size=32)
+    first = pretrained.pretrained_model(progress=False, **settings)
+    path = pretrained.pretrained_path(**settings)
+    assert path.parent == tmp_path and path.is_file() and not first.training
+    assert first.history.step == [2]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached model should have been loaded")
+
+    monkeypatch.setattr(loop, "quick_train", no_training)
+    second = pretrained.pretrained_model(progress=False, **settings)
+    for a, b in zip(weights(first), weights(second), strict=True):
+        assert torch.equal(a, b)
+    assert second.history.step == [2]
+    assert pretrained.pretrained_path(**{**settings, "seed": 1}) != path  # keyed by the seed
+    assert pretrained.pretrained_path(**{**settings, "lr": 1e-3}) != path  # and the settings
+    assert pretrained.pretrained_path(**{**settings, "device": "cuda"}) == path  # not the device
+
+    path.write_bytes(b"damaged")  # a damaged cache file is trained again and replaced
+    monkeypatch.undo()
+    monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
+    third = pretrained.pretrained_model(progress=False, **settings)
+    assert third.history.step == [2] and path.stat().st_size > 1000

@@ -692,12 +692,14 @@ def quick_train(
     seed: int = 0,
     arch: str = "gruunet",
     device: str = "auto",
+    data_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> tuple[nn.Module, History]:
     """Build a network of ``preset`` and train it on synthetic nuclei: ``(model, history)``.
 
     For notebooks: ``model, history = quick_train("tiny", steps=300)``. The training settings come
-    from :data:`PRESET_RECIPES`; keyword arguments override any :class:`TrainConfig` field. The
+    from :data:`PRESET_RECIPES`; keyword arguments override any :class:`TrainConfig` field;
+    ``data_options`` go to :func:`synthetic_data` (e.g. ``pool``, ``n_val``, ``val_size``). The
     model is returned in eval mode on ``device``.
     """
     from ..models import GRUUNetConfig, build_model
@@ -708,6 +710,6 @@ def quick_train(
     set_seed(seed)
     model_config = GRUUNetConfig.preset(preset)
     model = build_model(model_config, arch=arch)
-    train_set, val_set = synthetic_data(crop=config.crop, seed=seed)
+    train_set, val_set = synthetic_data(crop=config.crop, seed=seed, **(data_options or {}))
     history = train(model, train_set, val_set, config, model_config=model_config)
     return model.eval(), history

@@ -33,7 +33,7 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gruunet-edu"
 
 
-def cache_key(arch: str, model_config: Any, train_config: Any) -> str:
+def cache_key(arch: str, model_config: Any, train_config: Any, data_options: Any = None) -> str:
     """A short hash of everything that determines the trained weights."""
     settings = train_config.to_dict()
     for volatile in ("device", "progress", "verbose", "checkpoint", "history_path", "resume"):
@@ -44,6 +44,7 @@ def cache_key(arch: str, model_config: Any, train_config: Any) -> str:
             "arch": arch,
             "model": model_config.to_dict(),
             "train": settings,
+            "data": data_options or {},
         },
         sort_keys=True,
     )
@@ -55,6 +56,7 @@ def pretrained_path(
     steps: int | None = None,
     seed: int = 0,
     arch: str = "gruunet",
+    data_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Path:
     """Where :func:`pretrained_model` caches the model for these arguments."""
@@ -64,7 +66,7 @@ def pretrained_path(
     train_config = recipe(preset, seed=seed, **overrides)
     if steps is not None:
         train_config = train_config.replace(steps=int(steps), epochs=None)
-    key = cache_key(arch, GRUUNetConfig.preset(preset), train_config)
+    key = cache_key(arch, GRUUNetConfig.preset(preset), train_config, data_options)
     return cache_dir() / f"{arch}-{preset}-{key}.pt"
 
 
@@ -76,17 +78,19 @@ def pretrained_model(
     device: str = "auto",
     retrain: bool = False,
     progress: bool = True,
+    data_options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """A network of ``preset`` trained on synthetic nuclei, from the cache or trained now.
 
     ``steps``, ``seed`` and further :class:`~.loop.TrainConfig` fields in ``overrides`` choose the
-    training run (default: the preset's recipe); ``retrain=True`` ignores the cache. Returns the
+    training run (default: the preset's recipe), ``data_options`` the synthetic data (see
+    :func:`~.loop.synthetic_data`); ``retrain=True`` ignores the cache. Returns the
     model in eval mode on the CPU (``model.history`` holds its training :class:`~.loop.History`).
     """
     from .loop import History, quick_train, recipe
 
-    path = pretrained_path(preset, steps, seed, arch, **overrides)
+    path = pretrained_path(preset, steps, seed, arch, data_options, **overrides)
     if path.exists() and not retrain:
         try:
             model, checkpoint = load_model(path)
@@ -96,7 +100,14 @@ def pretrained_model(
             print(f"The cached model {path} cannot be read ({err}); training it again.")
     print(f"Training the '{preset}' preset once; it will be cached in {path}.")
     model, history = quick_train(
-        preset, steps=steps, seed=seed, arch=arch, device=device, progress=progress, **overrides
+        preset,
+        steps=steps,
+        seed=seed,
+        arch=arch,
+        device=device,
+        progress=progress,
+        data_options=data_options,
+        **overrides,
     )
     train_config = recipe(preset, seed=seed, **overrides)
     save_checkpoint(
