@@ -238,9 +238,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     _use_agg()
     out = Path(args.out)
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
-    if not len(history):
-        print("Stopped before the first epoch ended: no checkpoint was written.")
-        return EXIT_INTERRUPTED if history.interrupted else 0
+    if history.interrupted:
+        if len(history):
+            print(
+                f"Interrupted: the checkpoint of step {history.step[-1]} is kept at "
+                f"{paths['checkpoint']}; continue with --resume."
+            )
+        else:
+            print("Interrupted before the first epoch ended: no checkpoint was written.")
+        return EXIT_INTERRUPTED
     report = _write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
     print("Validation set:")
     _print_metrics(report["metrics"])
@@ -248,7 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"History:    {out / 'history.json'} (loss curves: {paths['curves']})")
     print(f"Metrics:    {report['paths'][0]}")
     print(f"Figures:    {', '.join(str(p) for p in report['paths'][1:])}")
-    return EXIT_INTERRUPTED if history.interrupted else 0
+    return 0
 
 
 def _image_files(inputs: list[str]) -> list[Path]:
@@ -329,8 +335,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
     args.data = str(data)
     model, history, _, train_paths = _run_training(args, out, "tiny", args.device)
-    if not len(history):
-        print("Stopped before the first epoch ended: nothing to evaluate.")
+    if history.interrupted:
+        print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
     test = read_dataset(paths["test"], allow_empty=True)
     print("Held-out test set:")
@@ -342,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Metrics:     {report['paths'][0]}")
     print(f"Figure:      {report['paths'][1]}")
     print(f"Errors:      {report['paths'][-1]}")
-    return EXIT_INTERRUPTED if history.interrupted else 0
+    return 0
 
 
 # ------------------------------------------------------------------------------- parser

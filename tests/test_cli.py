@@ -150,3 +150,44 @@ def test_user_errors_give_one_clear_line(trained, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
         assert err.startswith(f"gruunet-edu {argv[0]}: error:")
+
+
+def test_figures_render_with_the_agg_backend_and_name_the_errors(tmp_path):
+    from gruunet_edu.viz.plots import (
+        error_examples,
+        error_gallery,
+        plot_history,
+        prediction_figure,
+        save_figure,
+        show_sample,
+    )
+
+    image = np.random.default_rng(0).random((24, 24)).astype(np.float32)
+    truth = np.zeros((24, 24), np.uint16)
+    truth[2:8, 2:8], truth[2:8, 8:14] = 1, 2  # a touching pair ...
+    truth[14:22, 14:22] = 3  # ... and a nucleus
+    pred = np.zeros_like(truth)
+    pred[2:8, 2:14] = 1  # the pair merged
+    pred[14:22, 14:18], pred[14:22, 18:22] = 2, 3  # the nucleus split in halves
+    names = {(e["kind"], e["name"]) for e in error_examples([image], [truth], [pred])}
+    # IoU 1/2 matches one nucleus of the pair and one half: the rest are the errors
+    assert names == {("missed", "merged"), ("spurious", "split")}
+    figures = {
+        "sample": show_sample(image, truth, np.minimum(truth, 2)),
+        "history": plot_history(
+            {
+                "step": [1, 2],
+                "train_loss": [1.0, 0.5],
+                "val_loss": [1.1, None],
+                "val_dice": [0.5, 0.8],
+            }
+        ),  # fmt: skip
+        "prediction": prediction_figure(image, truth, pred),
+        "prediction_only": prediction_figure(image, None, pred),
+        "gallery": error_gallery([image], [truth], [pred]),
+        "no_errors": error_gallery([image], [truth], [truth]),
+    }
+    assert len(figures["prediction"].axes) == 4
+    for name, fig in figures.items():
+        path = save_figure(fig, tmp_path / f"{name}.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -56,6 +56,10 @@ def _show_image(ax, image, title: str | None = None) -> None:
     _clean(ax, title)
 
 
+def _nuclei(n: int) -> str:
+    return f"{n} nucleus" if n == 1 else f"{n} nuclei"
+
+
 def _clean(ax, title: str | None) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -107,7 +111,7 @@ def show_sample(
         elif name == "instance labels":
             lab = np.asarray(data)
             ax.imshow(_labels_rgb(lab), interpolation="nearest")
-            _clean(ax, f"{name} ({int(len(np.unique(lab[lab > 0])))} nuclei)")
+            _clean(ax, f"{name} ({_nuclei(len(np.unique(lab[lab > 0])))})")
         else:
             cmap = ListedColormap([(0, 0, 0), TRUTH_COLOUR, PRED_COLOUR])
             ax.imshow(np.asarray(data), cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
@@ -190,7 +194,7 @@ def prediction_figure(
         ax = fig.subplots(1, 3)
         _show_image(ax[0], image, "image")
         ax[1].imshow(_labels_rgb(pred), interpolation="nearest")
-        _clean(ax[1], f"prediction ({int(pred.max(initial=0) and len(np.unique(pred)) - 1)})")
+        _clean(ax[1], f"prediction ({_nuclei(len(np.unique(pred[pred > 0])))})")
         ax[2].imshow(_outline_overlay(image, None, pred), interpolation="nearest")
         _clean(ax[2], "outlines on the image")
         if title:
@@ -205,9 +209,9 @@ def prediction_figure(
     ax = fig.subplots(1, 4)
     _show_image(ax[0], image, "image")
     ax[1].imshow(_labels_rgb(truth), interpolation="nearest")
-    _clean(ax[1], f"truth ({match.n_true} nuclei)")
+    _clean(ax[1], f"truth ({_nuclei(match.n_true)})")
     ax[2].imshow(_labels_rgb(pred), interpolation="nearest")
-    _clean(ax[2], f"prediction ({match.n_pred} nuclei)")
+    _clean(ax[2], f"prediction ({_nuclei(match.n_pred)})")
     errors = error_map(truth, pred)
     errors[boundaries(np.where(np.isin(truth, match.missed), truth, 0))] = TRUTH_COLOUR
     errors[boundaries(np.where(np.isin(pred, match.spurious), pred, 0))] = PRED_COLOUR
