@@ -1,0 +1,281 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Evaluation: from pixels to nuclei
+#
+# **What you will learn**
+# - how the 3-class output (background, interior, boundary) becomes one label per nucleus:
+#   interior seeds grown by a watershed;
+# - the instance metrics used for nuclei: IoU between objects, one-to-one matching at
+#   $\mathrm{IoU} \ge \tau$, precision, recall, F1, average precision and the Cell Tracking
+#   Challenge's SEG;
+# - to implement the IoU matrix (exercise 1) and the matching counts (exercise 2);
+# - to read an error gallery: missed nuclei, spurious ones, merges and splits;
+# - how GRUU-Net compares with a U-Net of the same size, trained the same way.
+#
+# **Time:** about 40 minutes. **Prerequisites:** notebook 04 (a trained network).
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
+from gruunet_edu.data import SyntheticNucleiDataset
+from gruunet_edu.evaluation.inference import predict_instances
+from gruunet_edu.evaluation.metrics import (
+    average_precision,
+    evaluate_dataset,
+    iou_matrix,
+    match_instances,
+)
+from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.nb5_evaluation import (
+    check_instance_iou,
+    check_match_counts,
+    reference_match_counts,
+)
+from gruunet_edu.models import count_parameters
+from gruunet_edu.training.pretrained import pretrained_model
+from gruunet_edu.viz.plots import error_examples, error_gallery
+
+_ = torch.manual_seed(0)
+# The recipe of notebook 04 on a CPU; notebooks 05 and 06 use the same one, so they share the cache.
+TRAINING = dict(steps=100, crop=64, val_every=25)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. A trained network and test images
+#
+# `pretrained_model("tiny")` trains the tiny GRUU-Net once with the recipe of notebook 04 and
+# keeps it in a cache folder (`$GRUUNET_CACHE`, default `~/.cache/gruunet-edu`); later calls,
+# here and in notebook 06, load it in a second. The test images come from a seed stream that
+# training never saw.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+model = pretrained_model("tiny", **TRAINING)
+
+# %%
+test_set = SyntheticNucleiDataset(6, size=128, seed=0, split="test", pool=6)
+samples = [test_set.sample(i) for i in range(len(test_set))]
+print("test images:", len(samples), "of", samples[0].image.shape)
+print("nuclei in the test set:", sum(int(s.labels.max()) for s in samples))
+
+# %% [markdown]
+# ## 2. From probabilities to instances
+#
+# The network gives per pixel $p_\mathrm{bg}, p_\mathrm{int}, p_\mathrm{bnd}$. Touching nuclei
+# share a boundary, so their *interiors* are separate. Instances are recovered in three steps
+# (`gruunet_edu.evaluation.postprocess`):
+#
+# 1. **seeds**: connected components of $p_\mathrm{int} > 0.5$;
+# 2. **growth**: a watershed on $-p_\mathrm{int}$ grows every seed into the foreground
+#    $1 - p_\mathrm{bg} > 0.5$, so the boundary pixels between two nuclei are split along the
+#    valley of the interior probability;
+# 3. **clean-up**: foreground islands without a seed become objects, tiny objects are removed.
+
+# %%
+sample = samples[0]
+pred_labels, probs = predict_instances(model, sample.image)
+print("probabilities:", probs.shape, "| instance labels:", pred_labels.shape, pred_labels.dtype)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+seeds, n_seeds = ndi.label(probs[1] > 0.5)
+print("seeds:", n_seeds, "| instances:", int(pred_labels.max()), "| true nuclei:",
+      int(sample.labels.max()))
+
+# %%
+fig, axes = plt.subplots(1, 5, figsize=(15, 3.4))
+panels = (
+    (sample.image, "image", "gray"),
+    (probs[1], "p(interior)", "magma"),
+    (probs[2], "p(boundary)", "magma"),
+    (pred_labels, "predicted instances", "tab20"),
+    (sample.labels, "true instances", "tab20"),
+)
+for ax, (array, title, cmap) in zip(axes, panels, strict=True):
+    shown = np.ma.masked_equal(array, 0) if cmap == "tab20" else array
+    ax.imshow(shown, cmap=cmap, interpolation="nearest")
+    ax.set_title(title)
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+
+# %% [markdown]
+# ## 3. Measuring instances
+#
+# Pixel Dice can be high while two touching nuclei are merged into one object. Instance metrics
+# count *objects*. For a true object $A$ and a predicted object $B$:
+#
+# $$
+# \mathrm{IoU}(A, B) = \frac{|A \cap B|}{|A \cup B|}
+#   = \frac{|A \cap B|}{|A| + |B| - |A \cap B|} .
+# $$
+#
+# A pair is a **match** at threshold $\tau$ when $\mathrm{IoU} \ge \tau$, each object matched at
+# most once. Matched pairs are true positives (TP), unmatched predictions false positives (FP),
+# unmatched true objects false negatives (FN). For $\tau \ge 0.5$ the matching is unique: if
+# $\mathrm{IoU}(A, B) \ge 0.5$ then $B$ covers more than half of $A \cup B$, so no other object
+# disjoint from $B$ can do the same with $A$. From the counts:
+#
+# $$
+# \text{precision} = \frac{TP}{TP + FP}, \quad \text{recall} = \frac{TP}{TP + FN}, \quad
+# F_1 = \frac{2\,TP}{2\,TP + FP + FN}, \quad AP_\tau = \frac{TP}{TP + FP + FN} .
+# $$
+#
+# $AP_\tau$ follows the 2018 Data Science Bowl and StarDist; its mean over
+# $\tau = 0.5, 0.55, \dots, 0.95$ rewards precise outlines. SEG (Cell Tracking Challenge)
+# averages, over true objects, the IoU with the predicted object that covers more than half of it.
+#
+# ### Exercise 1: the IoU matrix
+# Write `student_instance_iou(gt, pred)`: rows are the true objects, columns the predicted ones,
+# both in increasing label order, background (0) left out. Labels need not be consecutive.
+
+# %% tags=["exercise"]
+def student_instance_iou(gt, pred):
+    """IoU of every true object (rows) with every predicted object (columns)."""
+    raise NotImplementedError("Student exercise: build the IoU matrix")
+
+
+# %% tags=["check"]
+check_instance_iou(student_instance_iou)
+# hint("instance_iou")  # uncomment for a hint; each call shows the next one
+
+# %% [markdown]
+# ### Exercise 2: counting matches
+# Write `student_match_counts(iou, tau)` for $\tau \ge 0.5$: return `(tp, fp, fn)` from an IoU
+# matrix of shape `(n_true, n_pred)` (either may be 0). A pair at exactly $\tau$ is a match.
+
+# %% tags=["exercise"]
+def student_match_counts(iou, tau=0.5):
+    """(TP, FP, FN) of the matching at IoU >= tau (tau >= 0.5)."""
+    raise NotImplementedError("Student exercise: count TP, FP and FN")
+
+
+# %% tags=["check"]
+check_match_counts(student_match_counts)
+# hint("match_counts")
+
+# %% [markdown]
+# Your functions (or the reference, if they do not pass yet) on the first test image, next to
+# the package's `match_instances`, and the AP curve over $\tau$:
+
+# %%
+instance_iou = use_student_or_reference(student_instance_iou, iou_matrix)
+match_counts = use_student_or_reference(student_match_counts, reference_match_counts)
+
+iou = instance_iou(sample.labels, pred_labels)
+print("IoU matrix: one row per true nucleus, one column per prediction:",
+      iou.shape == (sample.labels.max(), pred_labels.max()))
+taus = np.round(np.arange(0.5, 1.0, 0.05), 2)
+ap_yours = []
+for tau in taus:
+    tp, fp, fn = match_counts(iou, tau)
+    ap_yours.append(tp / (tp + fp + fn) if tp + fp + fn else 1.0)
+result = match_instances(sample.labels, pred_labels, tau=0.5)
+print("at tau = 0.5 the same counts as the package:", match_counts(iou, 0.5) == (
+    result.tp, result.fp, result.fn))
+package_ap = average_precision(sample.labels, pred_labels, taus)["ap"]
+print("AP curve the same as the package:", np.allclose(ap_yours, package_ap))
+
+fig, ax = plt.subplots(figsize=(5, 3.2))
+ax.plot(taus, ap_yours, "o-")
+ax.set_xlabel("IoU threshold tau")
+ax.set_ylabel("AP = TP / (TP + FP + FN)")
+ax.set_ylim(0, 1)
+ax.set_title("stricter thresholds ask for more precise outlines")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4. The whole test set
+#
+# `evaluate_dataset` pools the object counts of all images before taking ratios.
+
+# %%
+predictions = [predict_instances(model, s.image)[0] for s in samples]
+truths = [s.labels for s in samples]
+scores = evaluate_dataset(truths, predictions)
+print("true nuclei:", scores["n_true"])
+for key, threshold in (("dice", 0.85), ("f1_50", 0.6), ("ap50", 0.45), ("seg", 0.55)):
+    print(f"{key} >= {threshold}: {scores[key] >= threshold}")
+
+# %% [markdown]
+# ## 5. Error gallery
+#
+# Numbers say *how many* errors, pictures say *which kind*. At $\tau = 0.5$ every unmatched
+# true nucleus is missed and every unmatched prediction is spurious; `error_examples` names
+# what happened: a **miss** (nothing predicted there), a **false detection** (nothing true
+# there), a **merge** (one prediction covering several nuclei), a **split** (one nucleus cut into
+# several predictions) or a **poor overlap** (the right object with an outline too far off).
+# Green: true outline; magenta: predicted outline.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+errors = error_examples([s.image for s in samples], truths, predictions, tau=0.5)
+print("predicted nuclei:", scores["n_pred"], "| errors at tau = 0.5:", len(errors))
+for name in ("missed", "false detection", "merged", "split", "poor overlap"):
+    print(f"{name:>16}: {sum(e['name'] == name for e in errors)}")
+error_gallery([s.image for s in samples], truths, predictions, max_examples=12)
+
+# %% [markdown]
+# ## 6. GRUU-Net vs U-Net
+#
+# The course's U-Net has about the same number of parameters as the tiny GRUU-Net and is trained
+# with the same recipe (`pretrained_model("tiny", arch="unet")`, cached as well). Same test
+# images, same post-processing, same metrics.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+unet = pretrained_model("tiny", arch="unet", **TRAINING)
+
+# %%
+n_gru, n_unet = count_parameters(model), count_parameters(unet)
+print("parameters within 10% of each other:", abs(n_gru - n_unet) <= 0.1 * n_gru)
+results = {"GRUU-Net": scores}
+results["U-Net"] = evaluate_dataset(truths, [predict_instances(unet, s.image)[0] for s in samples])
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"{'':>9} {'Dice':>6} {'F1@0.5':>7} {'AP@0.5':>7} {'mean AP':>8} {'SEG':>6}")
+for name, s in results.items():
+    print(f"{name:>9} {s['dice']:6.3f} {s['f1_50']:7.3f} {s['ap50']:7.3f} {s['mean_ap']:8.3f} "
+          f"{s['seg']:6.3f}")
+
+# %%
+for name, s in results.items():
+    print(f"{name}: Dice >= 0.8: {s['dice'] >= 0.8}, AP@0.5 >= 0.4: {s['ap50'] >= 0.4}")
+gap = results["GRUU-Net"]["ap50"] - results["U-Net"]["ap50"]
+print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= -0.15)
+
+# %% [markdown]
+# With a minute of CPU training on easy synthetic nuclei both networks do well, and the
+# differences are small. The paper's claim is about harder data (crowded, dim, varied nuclei) and
+# full training; rerun this comparison on a GPU (`GRUUNET_PRESET=paper`) or on your own data to
+# test it. Always compare on the same images with the same post-processing, and look at the
+# error gallery of both before trusting a single number.
+
+# %% [markdown]
+# ## Summary
+# - Interior seeds + watershed turn the 3-class output into instances.
+# - Objects are matched one-to-one at $\mathrm{IoU} \ge \tau$; TP, FP and FN give precision,
+#   recall, F1 and AP; their mean over $\tau$ rewards precise outlines.
+# - An error gallery tells misses, spurious objects, merges and splits apart.
+#
+# **Next:** notebook 06 looks inside the network: what each FRDU step adds to the state.

@@ -1,0 +1,207 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Inside GRUU-Net: the hidden state, step by step
+#
+# **What you will learn**
+# - to capture the full-resolution state $h_t$ and the gates $z_t$, $r_t$ of every FRDU step of a
+#   trained GRUU-Net;
+# - to *read out* each state through the network's head: what would the network predict if it
+#   stopped after step $t$? (exercise 1);
+# - to summarise the gates per step (exercise 2): where does the network update its state?
+# - to explore states interactively: a slider over the steps, one channel of $h_t$ or its first
+#   three principal components as RGB, both gates, the read-out and an overlay on the image.
+#
+# **Time:** about 30 minutes. **Prerequisites:** notebooks 02-05.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from gruunet_edu.data import SyntheticNucleiDataset, percentile_normalize
+from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.nb6_hidden_states import (
+    check_gate_means,
+    check_readout_per_step,
+    reference_gate_means,
+    reference_readout_per_step,
+)
+from gruunet_edu.training.pretrained import pretrained_model
+from gruunet_edu.viz.explorer import HiddenStateExplorer, explorer_widget
+
+_ = torch.manual_seed(0)
+# The recipe of notebook 04 on a CPU; notebooks 05 and 06 use the same one, so they share the cache.
+TRAINING = dict(steps=100, crop=64, val_every=25)
+
+# %% [markdown]
+# ## 1. One state, refined by every FRDU
+#
+# GRUU-Net keeps a single full-resolution state $h$ with $C_h$ channels. FRDU $t$ looks at the
+# image at its own scale (the pooling stream $o_t$), projects what it found to $C_h$ channels,
+# upsamples it to $x_t$ and lets a ConvGRU decide, per pixel and channel, how much to change:
+#
+# $$
+# \begin{aligned}
+# z_t &= \sigma(W_z * x_t + U_z * h_{t-1} + b_z), \qquad
+# r_t = \sigma(W_r * x_t + U_r * h_{t-1} + b_r), \\
+# \tilde h_t &= \mathrm{LReLU}\big(W_h * x_t + U_h * (r_t \odot h_{t-1}) + b_h\big), \qquad
+# h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t .
+# \end{aligned}
+# $$
+#
+# Encoder steps work at coarser and coarser scales (pooling factors 2, 4, 8 in the tiny
+# preset), decoder steps come back up. Every $h_t$ has the shape of the final state, so the
+# network's head (a residual block and a convolution, `model.readout`) can read any of them:
+#
+# $$
+# \hat y^{(t)} = \mathrm{softmax}\big(\mathrm{head}(h_t)\big).
+# $$
+#
+# The head was trained only on the last state, so early read-outs are a probe, not a
+# prediction the network was asked to make; how close they come is part of what we learn.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+model = pretrained_model("tiny", **TRAINING)  # trained once, then cached (shared with 05)
+
+# %%
+sample = SyntheticNucleiDataset(1, size=128, seed=0, split="test", pool=1).sample(0)
+image = percentile_normalize(sample.image)  # (H, W), as in training
+truth = sample.labels
+x = torch.from_numpy(image)[None, None]  # (1, 1, H, W)
+model.eval()
+with torch.no_grad():
+    logits, states = model(x, return_states=True)
+print("logits:", tuple(logits.shape), "| steps:", len(states))
+for t, s in enumerate(states):
+    print(f"step {t}: h {tuple(s.h.shape)}  z {tuple(s.z.shape)}  o {tuple(s.o.shape)}")
+
+
+# %% [markdown]
+# `states` is a list with one `FRDUStep` per FRDU: `h` (the new state $h_t$), `z` and `r` (the
+# gates) and `o` (the pooling stream at that step's scale). The states are detached copies: asking
+# for them costs memory only when `return_states=True`.
+#
+# ### Exercise 1: read every state through the head
+# Write `student_readout_per_step(model, states)`: for each step, the class probabilities
+# $\mathrm{softmax}(\mathrm{head}(h_t))$ of the image as a `(K, H, W)` array; return the list.
+
+# %% tags=["exercise"]
+def student_readout_per_step(model, states):
+    """softmax(model.readout(h_t)) for every step t: a list of (K, H, W) arrays."""
+    raise NotImplementedError("Student exercise: read each state through model.readout")
+
+
+# %% tags=["check"]
+check_readout_per_step(student_readout_per_step)
+# hint("readout_per_step")  # uncomment for a hint; each call shows the next one
+
+# %% [markdown]
+# ### Exercise 2: how much does each step update?
+# Write `student_gate_means(states, which="z")`: the mean of the update gate $z_t$
+# (`which="z"`) or of the reset gate $r_t$ (`which="r"`) over channels and pixels, one number
+# per step, as an array of shape `(S,)`.
+
+# %% tags=["exercise"]
+def student_gate_means(states, which="z"):
+    """Mean of z_t or r_t over channels and pixels, for every step: shape (S,)."""
+    raise NotImplementedError("Student exercise: average the gate of every step")
+
+
+# %% tags=["check"]
+check_gate_means(student_gate_means)
+# hint("gate_means")
+
+# %% [markdown]
+# ## 2. What each step adds
+#
+# Read-outs and gate means of all steps (your functions if they passed, the reference
+# otherwise), with the foreground Dice of each read-out against the true nuclei.
+
+# %%
+readout_per_step = use_student_or_reference(student_readout_per_step, reference_readout_per_step)
+gate_means = use_student_or_reference(student_gate_means, reference_gate_means)
+
+readouts = readout_per_step(model, states)
+truth_fg = truth > 0
+dice = []
+for probs in readouts:
+    fg = probs.argmax(axis=0) > 0
+    dice.append(2 * (fg & truth_fg).sum() / (fg.sum() + truth_fg.sum()))
+z_means, r_means = gate_means(states, "z"), gate_means(states, "r")
+
+fig, (ax_d, ax_g) = plt.subplots(1, 2, figsize=(10, 3.3))
+steps = np.arange(len(states))
+ax_d.plot(steps, dice, "o-")
+ax_d.set_xlabel("FRDU step t")
+ax_d.set_ylabel("foreground Dice of the read-out")
+ax_d.set_ylim(0, 1)
+ax_g.plot(steps, z_means, "o-", label="update gate z_t")
+ax_g.plot(steps, r_means, "s-", label="reset gate r_t")
+ax_g.set_xlabel("FRDU step t")
+ax_g.set_ylabel("mean over channels and pixels")
+ax_g.set_ylim(0, 1)
+ax_g.legend()
+plt.tight_layout()
+plt.show()
+print("read-out after the last step = the network's prediction:", np.allclose(
+    readouts[-1], torch.softmax(logits, dim=1)[0].numpy(), atol=1e-5))
+print("Dice of the last read-out >= 0.8:", dice[-1] >= 0.8)
+print("last read-out better than the first:", dice[-1] > dice[0])
+
+# %% [markdown]
+# The same story as pictures: per step the state's first three principal components as RGB
+# (one PCA basis fitted on all steps, so a colour means the same direction at every step), the
+# gates (mean over channels, dark = 0, bright = 1) and the read-out on the image (interior
+# green, boundary magenta, true outline yellow). `HiddenStateExplorer` computes these arrays;
+# `plot_steps` draws them as a static figure.
+
+# %%
+explorer = HiddenStateExplorer(model, image, truth=truth)
+print("explorer:", explorer.num_steps, "steps,", explorer.num_channels, "channels,", explorer.shape)
+fig = explorer.plot_steps(rows=("pca", "z", "r", "overlay"), size=1.9)
+plt.show()
+
+# %% [markdown]
+# What to look for: the early encoder steps see the image at full detail and mark nuclei
+# roughly; the coarse steps update large regions at once; the decoder steps sharpen the
+# boundaries, where the update gate stays open longest. Read-outs of early steps are blurry or
+# wrong in places the later steps fix.
+#
+# ## 3. The interactive explorer
+#
+# Move the **step** slider to walk through the FRDUs. **view** switches the state panel between
+# one **channel** of $h_t$ (blue negative, red positive, a fixed scale per channel) and **PCA**
+# (three principal components as RGB); in channel view the gates show that channel too,
+# otherwise their mean over channels. Below: the read-out $\hat y^{(t)}$ and its overlay on the
+# image, and the Dice of the read-out in the caption line.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+widget = explorer_widget(explorer)
+widget
+
+# %% [markdown]
+# ## Summary
+# - `model(x, return_states=True)` returns every $h_t$, $z_t$, $r_t$ (and $o_t$).
+# - Reading $h_t$ through the head shows how the segmentation forms step by step; the last
+#   read-out is the prediction.
+# - Gate means tell how much each step changes the state; the explorer shows where.
+#
+# This is the end of the course. Ideas to go further: train the `small` or `paper` preset on a
+# GPU and compare the explorer's pictures; try `state_downsample="bilinear"` (the blog's
+# choice); look at the states on images where the network fails (notebook 05's gallery).
