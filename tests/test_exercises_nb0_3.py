@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from gruunet_edu.data import percentile_normalize, three_class
-from gruunet_edu.exercises import PASSED, hint, use_student_or_reference
+from gruunet_edu.exercises import PASSED, Exercise, hint, use_student_or_reference
 from gruunet_edu.exercises.nb0_data import normalize_exercise, three_class_exercise
 from gruunet_edu.exercises.nb1_convgru import convgru_exercise, reference_update, update_exercise
 from gruunet_edu.exercises.nb2_frdu import dense_block_exercise, frdu_exercise
@@ -219,6 +219,25 @@ def test_convgru_unfinished_is_not_an_error():
             raise NotImplementedError("Student exercise: write equations (1) to (4)")
 
     _fails(convgru_exercise, Unfinished, "NotImplementedError", status="unfinished")
+
+
+def test_unexpected_return_type_is_one_sentence():
+    class ReturnsList(ConvGRUCell):
+        def forward(self, x, h, return_gates=False):
+            return [h]
+
+    _fails(convgru_exercise, ReturnsList, "returned a list", status="failed")
+    _fails(update_exercise, lambda h, c, z: [(1 - z) * h + z * c], "returned a list")
+
+
+def test_a_check_that_cannot_handle_a_value_reports_one_sentence():
+    def checker(student):
+        return len(student())  # TypeError for an int: a gap in the checker, not a crash
+
+    exercise = Exercise("test_gap", "Gap", checker, reference=None)
+    result = exercise.evaluate(lambda: 3)
+    assert result.status == "error"
+    assert result.message.startswith("The check could not use what your code returned (TypeError")
 
 
 def test_check_prints_and_never_raises(capsys):

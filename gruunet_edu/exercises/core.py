@@ -115,6 +115,12 @@ class Exercise:
             result = CheckResult(self.name, self.title, False, "error", str(err))
         except Mismatch as err:
             result = CheckResult(self.name, self.title, False, "failed", str(err))
+        except Exception as err:  # e.g. a value of an unexpected type: still one sentence
+            message = (
+                f"The check could not use what your code returned ({type(err).__name__}: "
+                f"{_one_line(err)}); compare its types and shapes with the exercise's description"
+            )
+            result = CheckResult(self.name, self.title, False, "error", message)
         self.last, self.last_student = result, student
         return result
 

@@ -175,7 +175,8 @@ def _check_convgru(student: Any) -> None:
             result = call(cell, x, h, what="your cell's forward(x, h)")
             if isinstance(result, tuple | list):
                 raise Mismatch(
-                    "forward(x, h) returned a tuple: without return_gates=True return only h_new"
+                    f"forward(x, h) returned a {type(result).__name__}: without "
+                    "return_gates=True return only h_new"
                 )
             out = as_tensor(result, "forward(x, h)")
             expect_shape(out, (b, c, hgt, wid), "the new state", "(B, channels, H, W)")
