@@ -360,3 +360,16 @@ def test_unet_follows_the_config_scales_and_doubles_widths() -> None:
     assert model.head.out_channels == 4
     with pytest.raises(ValueError, match="base_width"):
         UNet(config, base_width=0)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_channels_last_model_computes_the_same_logits(arch: str) -> None:
+    torch.manual_seed(7)
+    model = build_model(_tiny(in_channels=3), arch=arch).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        logits = model(x)  # a plain (NCHW) input: the convolutions follow the weights' order
+    assert logits.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)

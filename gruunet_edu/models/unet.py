@@ -31,6 +31,7 @@ from torch import nn
 
 from gruunet_edu.models.checks import pad_to_multiple, validate_image_batch
 from gruunet_edu.models.config import GRUUNetConfig
+from gruunet_edu.models.gruunet import GRUUNet
 
 MAX_BASE_WIDTH = 256  # upper end of the base-width search
 
@@ -114,8 +115,6 @@ def matching_base_width(config: GRUUNetConfig) -> int:
     over base widths 1..``MAX_BASE_WIDTH`` takes milliseconds. The count grows with the base
     width, so the search stops at the first width past the target.
     """
-    from gruunet_edu.models.gruunet import GRUUNet  # local: gruunet.py does not need unet.py
-
     with torch.device("meta"):
         target = _trainable(GRUUNet(config))
         best, best_error = 1, float("inf")
