@@ -25,6 +25,7 @@ import math
 import platform
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -136,6 +137,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-test", type=int, default=8, help="held-out test images (256 px)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-unet", action="store_true", help="skip the U-Net baseline")
+    parser.add_argument("--log", default=None, help="folder for the histories (JSON, per epoch)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -158,8 +160,15 @@ def benchmark(argv: list[str] | None = None) -> dict:
         f"crops, lr {config.lr}, validation on {len(val_set)} images every {config.val_every} "
         f"steps; test on {len(test)} held-out images"
     )
+    log = (lambda name: str(Path(args.log) / f"{name}_history.json")) if args.log else None
     model, history, metrics = run_one(
-        "gruunet", config, model_config, train_set, val_set, test, args.seed
+        "gruunet",
+        config.replace(history_path=log("gruunet") if log else None),
+        model_config,
+        train_set,
+        val_set,
+        test,
+        args.seed,
     )
     report("GRUU-Net (tiny)", model, history, metrics)
     budget = history.time[-1]
@@ -172,7 +181,10 @@ def benchmark(argv: list[str] | None = None) -> dict:
             per_step = seconds_per_step("unet", model_config, train_set, config)
             steps = max(1, int(budget / per_step))
         unet_config = config.replace(
-            steps=steps, val_every=min(config.val_every, steps), max_time=budget
+            steps=steps,
+            val_every=min(config.val_every, steps),
+            max_time=budget,
+            history_path=log("unet") if log else None,
         )
         print(f"U-Net: {per_step:.3f} s/step -> {steps} steps in the same {budget:.1f} s budget")
         unet, uhist, umetrics = run_one(
