@@ -407,7 +407,7 @@ def use_student_or_reference(
     The last check result of the exercise is reused; the checks run now if there is none.
     """
     ex = exercise_of(exercise if exercise is not None else reference)
-    ref_name = getattr(reference, "__name__", type(reference).__name__)
+    ref_name = getattr(reference, "__name__", type(reference).__name__).removeprefix("reference_")
     stu_name = getattr(student, "__name__", type(student).__name__)
     if ex is None:
         raise ValueError(f"no exercise registered for {exercise or ref_name}")
