@@ -19,9 +19,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -112,32 +114,66 @@ def browser(chromium_executable: str) -> Iterator[Any]:
 def lab_server(
     chromium_executable: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabServer]:
-    """A JupyterLab server on 127.0.0.1 with token auth, private dirs and a temporary root."""
-    pytest.importorskip("jupyterlab")
+    """A JupyterLab server on 127.0.0.1 with token auth, private dirs and a temporary root.
+
+    Stopped at the end of the session, also when a test failed or the run was interrupted
+    (Ctrl+C, or SIGTERM from a timeout, which is turned into KeyboardInterrupt for this).
+    """
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        skip_or_fail("JupyterLab is not installed in this environment (pip install -e '.[dev]')")
     base = tmp_path_factory.mktemp("jupyterlab")
     root, home = base / "root", base / "home"
     root.mkdir()
     env = jupyter_env(home)
     log_path = base / "server.log"
     token = secrets.token_hex(24)
-    port = free_port()
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            lab_command(port, token, root),
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so teardown can stop all of it
-        )
-    server = LabServer(process, port, token, root, home, log_path)
+    restore = interrupt_on_sigterm()
+    server = None
     try:
-        wait_until_ready(server, time.monotonic() + SERVER_START_TIMEOUT_S)
+        for attempt in range(3):  # the free port may be taken before the server binds it
+            port = free_port()
+            with log_path.open("ab") as log_file:
+                process = subprocess.Popen(
+                    lab_command(port, token, root),
+                    cwd=root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: teardown stops all of it
+                )
+            server = LabServer(process, port, token, root, home, log_path)
+            try:
+                wait_until_ready(server, time.monotonic() + SERVER_START_TIMEOUT_S)
+                break
+            except RuntimeError:
+                stop_server(server)
+                if attempt == 2 or "already in use" not in server.log():
+                    raise
         yield server
     finally:
-        stop_server(server)
-        shutil.copy2(log_path, artifact_path("jupyterlab-server.log"))
+        if server is not None:
+            stop_server(server)
+        with contextlib.suppress(OSError):
+            shutil.copy2(log_path, artifact_path("jupyterlab-server.log"))
+        restore()
+
+
+def interrupt_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into KeyboardInterrupt (so fixtures' teardown runs); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        return lambda: None  # someone else handles it
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ NOTEBOOK_DIRS = (
     if os.environ.get("GRUUNET_BROWSER_NOTEBOOKS")
     else ["notebooks", "solutions"]
 )
-COURSE_RUN_TIMEOUT_S = 900.0  # the course notebooks train small models on a CPU
+COURSE_RUN_TIMEOUT_S = 1800.0  # the course notebooks train a small model on a CPU (once, cached)
 EXPLORER = ".gruunet-explorer"
 WIDGET_OUTPUT = ".jp-OutputArea-output > .jupyter-widgets"
 PROGRESS = f"{WIDGET_OUTPUT} .widget-hprogress"
