@@ -3,8 +3,10 @@
 The server is started from the environment that runs pytest (`python -m jupyterlab`), listens on a
 free port on 127.0.0.1 only, requires a generated token, and gets its own temporary Jupyter
 config/data/runtime and IPython directories, so no user-level settings, workspaces or extensions
-leak in and nothing is written outside the temporary directory. Its root directory is a temporary
-copy of the notebooks, so running them never modifies the repository's files.
+leak in. Its root directory is a temporary copy of the notebooks, so running them never modifies
+the repository's files; the only things written outside the temporary directory are the
+screenshots and the server log in ``artifacts/browser/`` and what the notebooks themselves cache
+(the pretrained model in ``$GRUUNET_CACHE``).
 
 The browser is Debian's Chromium (``/usr/bin/chromium``, or the path in ``$CHROMIUM``) driven by
 Playwright for Python; no browser is ever downloaded. ``scripts/install-browser.sh`` installs it.
@@ -28,6 +30,7 @@ from typing import Any
 
 import pytest
 from labdriver import (
+    ARTIFACTS,
     CHROMIUM_ARGS,
     INSTALL_SCRIPT,
     REPO_ROOT,
@@ -123,6 +126,8 @@ def lab_server(
         import jupyterlab  # noqa: F401
     except ImportError:
         skip_or_fail("JupyterLab is not installed in this environment (pip install -e '.[dev]')")
+    for stale in ARTIFACTS.glob("FAILED-*"):  # screenshots and logs of an earlier run
+        stale.unlink(missing_ok=True)
     base = tmp_path_factory.mktemp("jupyterlab")
     root, home = base / "root", base / "home"
     root.mkdir()
