@@ -30,6 +30,7 @@
 # **Prerequisites:** notebooks 00 and 03 (the 3-class target, `GRUUNet`).
 
 # %%
+# %matplotlib inline
 import tempfile
 from pathlib import Path
 
