@@ -40,10 +40,11 @@ TEST_CACHE ?= $(CURDIR)/.cache/test-models
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m gruunet_edu.course check
-	bash scripts/install-browser.sh
-	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest tests
+	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -m "not browser"
 	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest --nbval solutions/
 	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest --nbval-lax notebooks/
+	bash scripts/install-browser.sh
+	GRUUNET_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -m browser
 
 benchmarks: venv
 	$(PY) benchmarks/bench_model.py
