@@ -64,7 +64,7 @@ _ = torch.manual_seed(0)
 # Tensors in this notebook: logits `(B, K, H, W)` (class axis **1**), target `(B, H, W)` integers.
 
 # %%
-examples = SyntheticNucleiDataset(1, size=128, seed=0, pool=1)
+examples = SyntheticNucleiDataset(1, size=128, seed=1, pool=1)
 image, target = examples[0]
 print("one item:", tuple(image.shape), image.dtype, "|", tuple(target.shape), target.dtype)
 fractions = torch.bincount(target.flatten(), minlength=3).float() / target.numel()
