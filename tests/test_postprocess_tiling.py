@@ -121,3 +121,16 @@ def test_tile_starts_cover_the_image():
     assert tile_starts(30, 40, 10) == [0]
     with pytest.raises(ValueError, match="overlap"):
         tile_starts(100, 10, 10)
+
+
+def test_distance_seeds_split_interiors_joined_by_a_neck():
+    yy, xx = np.mgrid[:24, :40]
+    classes = np.zeros((24, 40), int)
+    for cx in (11, 28):  # two discs of radius 8 whose interiors touch in a narrow neck
+        classes[(yy - 12) ** 2 + (xx - cx) ** 2 <= 64] = 1
+    probs = probs_from_classes(classes)
+    assert probabilities_to_instances(probs, seeds="interior").max() == 1  # merged
+    labels = probabilities_to_instances(probs, seeds="distance")
+    assert labels.max() == 2 and labels[12, 11] != labels[12, 28]
+    with pytest.raises(ValueError, match="seeds must be one of"):
+        probabilities_to_instances(probs, seeds="maxima")

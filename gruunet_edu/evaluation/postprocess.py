@@ -3,11 +3,20 @@
 The network predicts, per pixel, probabilities for background, nucleus interior and nucleus
 boundary. The boundary class is what separates touching nuclei, so instances are recovered as:
 
-1. seeds: connected components of the interior class (``p_interior > interior_threshold``);
-   touching nuclei have a boundary between their interiors, so they give separate seeds;
-2. growth: a marker-controlled watershed (``skimage.segmentation.watershed``) on ``-p_interior``
-   grows each seed into the foreground (``p_interior + p_boundary > foreground_threshold``),
-   so the boundary pixels between two nuclei are split along the low-interior valley;
+1. seeds from the interior class (``p_interior > interior_threshold``; pieces smaller than
+   ``min_seed_size`` pixels dropped). With ``seeds="interior"`` every connected piece of the
+   interior is one seed: touching nuclei give separate seeds when the network predicts the
+   boundary between them. A small network often predicts only part of that boundary, and the two
+   interiors stay joined by a neck; ``seeds="distance"`` (default) therefore takes as seeds the
+   maxima of the (Gaussian-smoothed, ``seed_sigma``) distance of every interior pixel to the
+   interior's edge that stand out by at least ``seed_h`` pixels (h-maxima): one seed per convex
+   bulge, the classic distance-transform watershed. On the synthetic test images of the tiny
+   preset after its 150-step recipe this raises AP50 from about 0.50 to about 0.79
+   (benchmarks/bench_train.py), by splitting merged pairs;
+2. growth: a marker-controlled watershed (``skimage.segmentation.watershed``) grows each seed
+   into the foreground (``p_interior + p_boundary > foreground_threshold``) over ``-p_interior``
+   (interior seeds) or the negative distance (distance seeds), so the pixels between two nuclei
+   are split along the valley between their seeds;
 3. foreground regions without any seed (small nuclei predicted as boundary only) become objects
    of their own (``keep_unseeded``);
 4. objects smaller than ``min_size`` pixels are removed and the labels renumbered 1..N (uint16).
@@ -21,7 +30,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import ndimage as ndi
+from skimage.morphology import h_maxima
 from skimage.segmentation import relabel_sequential, watershed
+
+SEED_MODES = ("distance", "interior")
 
 
 def _as_probs(probs) -> np.ndarray:
@@ -63,12 +75,19 @@ def probabilities_to_instances(
     min_size: int = 16,
     min_seed_size: int = 4,
     keep_unseeded: bool = True,
+    seeds: str = "distance",
+    seed_h: float = 0.25,
+    seed_sigma: float = 1.0,
 ) -> np.ndarray:  # (H, W) uint16
-    """Instances from class probabilities: interior seeds, watershed into the foreground.
+    """Instances from class probabilities: seeds in the interior, watershed into the foreground.
 
-    ``probs`` is a softmax output (channels: background, interior, boundary). Returns consecutive
-    uint16 labels (0 = background).
+    ``probs`` is a softmax output (channels: background, interior, boundary). ``seeds`` is
+    "distance" (distance-transform maxima of the interior, see the module docstring) or
+    "interior" (connected pieces of the interior). Returns consecutive uint16 labels
+    (0 = background).
     """
+    if seeds not in SEED_MODES:
+        raise ValueError(f"seeds must be one of {SEED_MODES}, got {seeds!r}")
     probs = _as_probs(probs)
     foreground = (1.0 - probs[0]) > foreground_threshold  # (H, W)
     if probs.shape[0] == 2:
@@ -76,9 +95,19 @@ def probabilities_to_instances(
         return relabel(remove_small_objects(labels, min_size))
 
     interior = probs[1]  # (H, W)
-    seeds, _ = ndi.label((interior > interior_threshold) & foreground)
-    seeds = remove_small_objects(seeds, min_seed_size)
-    labels = watershed(-interior, markers=seeds, mask=foreground)
+    pieces, _ = ndi.label((interior > interior_threshold) & foreground)
+    pieces = remove_small_objects(pieces, min_seed_size)
+    if seeds == "interior":
+        markers, landscape = pieces, -interior
+    else:
+        inner = pieces > 0
+        distance = ndi.distance_transform_edt(inner)  # (H, W) px to the interior's edge
+        if seed_sigma > 0:
+            distance = ndi.gaussian_filter(distance, seed_sigma)
+        peaks = h_maxima(distance, seed_h).astype(bool) & inner if inner.any() else inner
+        markers, _ = ndi.label(peaks)
+        landscape = -distance
+    labels = watershed(landscape, markers=markers, mask=foreground)
     if keep_unseeded:
         # Foreground islands that no seed reached (their own connected components).
         rest, n_rest = ndi.label(foreground & (labels == 0))

@@ -73,6 +73,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
     grad_clip: float | None = 1.0  # clip the gradient norm (None: no clipping)
     loss: str = "ce+dice"  # see losses.make_loss
+    class_weights: tuple[float, ...] | None = None  # per-class weights of the CE / focal terms
     crop: int = 128  # training crop size (used by helpers that build datasets)
     amp: str = "auto"  # "auto" (bf16/fp16 on CUDA, off on CPU), "bf16", "fp16", "off"
     channels_last: bool = False  # NHWC memory format (helps on GPUs)
@@ -495,7 +496,10 @@ def train(
     if device.type == "cpu":
         _say(config, device_notice(device, preset_name(model_config)))
     set_seed(config.seed)
-    loss_fn = (loss_fn or make_loss(config.loss)).to(device)
+    if loss_fn is None:
+        weights = None if config.class_weights is None else list(config.class_weights)
+        loss_fn = make_loss(config.loss, class_weights=weights)
+    loss_fn = loss_fn.to(device)
 
     base.to(device)
     if config.channels_last:
