@@ -82,10 +82,13 @@ print("nuclei in the test set:", sum(int(s.labels.max()) for s in samples))
 # share a boundary, so their *interiors* are separate. Instances are recovered in three steps
 # (`gruunet_edu.evaluation.postprocess`):
 #
-# 1. **seeds**: connected components of $p_\mathrm{int} > 0.5$;
-# 2. **growth**: a watershed on $-p_\mathrm{int}$ grows every seed into the foreground
-#    $1 - p_\mathrm{bg} > 0.5$, so the boundary pixels between two nuclei are split along the
-#    valley of the interior probability;
+# 1. **seeds**: the interior $p_\mathrm{int} > 0.5$ is split into one seed per nucleus. Its
+#    connected pieces would do if the network always predicted the whole boundary between two
+#    touching nuclei; a small network often leaves a thin neck of interior between them, so the
+#    default (`seeds="distance"`) takes the maxima of the distance from each interior pixel to the
+#    interior's edge: one seed per round bulge, even when two bulges are joined by a neck;
+# 2. **growth**: a watershed grows every seed into the foreground $1 - p_\mathrm{bg} > 0.5$, so
+#    the pixels between two nuclei are split along the valley between their seeds;
 # 3. **clean-up**: foreground islands without a seed become objects, tiny objects are removed.
 
 # %%
@@ -95,8 +98,8 @@ print("probabilities:", probs.shape, "| instance labels:", pred_labels.shape, pr
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-seeds, n_seeds = ndi.label(probs[1] > 0.5)
-print("seeds:", n_seeds, "| instances:", int(pred_labels.max()), "| true nuclei:",
+pieces, n_pieces = ndi.label(probs[1] > 0.5)
+print("interior pieces:", n_pieces, "| instances:", int(pred_labels.max()), "| true nuclei:",
       int(sample.labels.max()))
 
 # %%
@@ -302,7 +305,7 @@ print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= 
 
 # %% [markdown]
 # ## Summary
-# - Interior seeds + watershed turn the 3-class output into instances.
+# - Seeds inside the predicted interior + a watershed turn the 3-class output into instances.
 # - Objects are matched one-to-one at $\mathrm{IoU} \ge \tau$; TP, FP and FN give precision,
 #   recall, F1 and AP; their mean over $\tau$ rewards precise outlines.
 # - An error gallery tells misses, spurious objects, merges and splits apart.
