@@ -50,6 +50,7 @@ benchmarks: venv
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_notebooks.py
 
 check-notebooks: venv
 	$(PY) -m gruunet_edu.course check
