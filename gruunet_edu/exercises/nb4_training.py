@@ -149,19 +149,26 @@ def _dice_variants(logits, target, smooth):
     return v
 
 
+def _student_loss(
+    fn: Callable, logits: torch.Tensor, target: torch.Tensor, what: str, label: str, **kwargs
+) -> torch.Tensor:
+    """Call the student's loss on copies; it must not change the logits and must give a scalar."""
+    leaf = logits.clone().requires_grad_(True)  # (B, K, H, W), a leaf so gradients can be seen
+    value = as_tensor(call(fn, leaf, target.clone(), what=what, **kwargs), what)
+    expect(
+        torch.equal(leaf.detach(), logits),
+        "your function changed the logits in place; compute new tensors instead",
+    )
+    _expect_scalar(value, logits, label)
+    return value
+
+
 def _check_soft_dice(fn: Callable) -> int:
     passed = 0
     for smooth in (1.0, 0.5):
         for name, logits, target in _cases():
             where = f"for {name}, smooth={smooth}"
-            leaf = logits.clone().requires_grad_(True)
-            args = (leaf, target.clone())
-            value = as_tensor(call(fn, *args, smooth=smooth, what=WHAT_DICE), WHAT_DICE)
-            expect(
-                torch.equal(leaf.detach(), logits),
-                "your function changed the logits in place; compute new tensors instead",
-            )
-            _expect_scalar(value, logits, "soft Dice")
+            value = _student_loss(fn, logits, target, WHAT_DICE, "soft Dice", smooth=smooth)
             expected = reference_soft_dice_loss(logits, target, smooth=smooth)
             if _close(value, expected):
                 expect(value.grad_fn is not None, NO_GRAD)
@@ -236,15 +243,7 @@ def _check_focal_loss(fn: Callable) -> int:
     for gamma in (2.0, 0.5, 0.0):
         for name, logits, target in _cases():
             where = f"for {name}, gamma={gamma}"
-            leaf = logits.clone().requires_grad_(True)
-            value = as_tensor(
-                call(fn, leaf, target.clone(), gamma=gamma, what=WHAT_FOCAL), WHAT_FOCAL
-            )
-            expect(
-                torch.equal(leaf.detach(), logits),
-                "your function changed the logits in place; compute new tensors instead",
-            )
-            _expect_scalar(value, logits, "focal loss")
+            value = _student_loss(fn, logits, target, WHAT_FOCAL, "focal loss", gamma=gamma)
             expected = reference_focal_loss(logits, target, gamma=gamma)
             if _close(value, expected):
                 expect(value.grad_fn is not None, NO_GRAD)
