@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_model.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from _bench import load_benchmark
 
 
 def test_bench_model_quick_prints_every_row_and_the_ratio(capsys) -> None:
-    bench = _load_script()
+    bench = load_benchmark("bench_model")
     threads = torch.get_num_threads()
     try:
         results = bench.main(["--quick"])
@@ -44,7 +31,7 @@ def test_bench_model_quick_prints_every_row_and_the_ratio(capsys) -> None:
 
 
 def test_bench_model_rejects_sizes_the_presets_cannot_take(capsys) -> None:
-    bench = _load_script()
+    bench = load_benchmark("bench_model")
     try:
         bench.parse_args(["--size", "100"])
     except SystemExit as exc:

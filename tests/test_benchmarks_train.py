@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_train", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _bench import load_benchmark
 
 
 def test_bench_train_quick(capsys):
-    results = _load().benchmark(["--quick"])
+    results = load_benchmark("bench_train").benchmark(["--quick"])
     out = capsys.readouterr().out
     assert "GRUU-Net (tiny)" in out and "U-Net (same budget)" in out and "AP50" in out
     for arch in ("gruunet", "unet"):
