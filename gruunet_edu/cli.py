@@ -30,34 +30,24 @@ class CLIError(Exception):
 # ------------------------------------------------------------------------------- helpers
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _checked_number(convert, is_valid, expected: str):
+    """An argparse ``type`` that converts with ``convert`` and rejects what ``is_valid`` refuses."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not is_valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+_positive_int = _checked_number(int, lambda v: v >= 1, "a positive integer")
+_non_negative_int = _checked_number(int, lambda v: v >= 0, "an integer >= 0")
+_positive_float = _checked_number(float, lambda v: v > 0, "a positive number")
 
 
 def _write_json(path: Path, data: Any) -> Path:
@@ -121,8 +111,7 @@ def _test_samples(data: Path | None, n: int, size: int, seed: int):
 def _load_model(path: Path, device):
     from .training.checkpoint import load_model
 
-    model, checkpoint = load_model(path, map_location=device)
-    return model, checkpoint
+    return load_model(path, map_location=device)
 
 
 def _write_evaluation(model, samples, out: Path, device, figures: int, prefix: str = "") -> dict:
@@ -172,7 +161,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     """Shared by ``train`` and ``demo``: returns (model, history, val samples, paths)."""
     from .data.dataset import NucleiDataset
     from .models import GRUUNetConfig, build_model
-    from .training.device import choose_device, default_preset
+    from .training.device import choose_device, default_preset, set_seed
     from .training.loop import recipe, synthetic_data, train
     from .viz.plots import plot_history, save_figure
 
@@ -206,8 +195,6 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     if config.val_every > config.total_steps:
         config = config.replace(val_every=config.total_steps)
     model_config = GRUUNetConfig.preset(preset)
-    from .training.device import set_seed
-
     set_seed(args.seed)
     model = build_model(model_config, arch=args.arch)
     if args.data is None:
@@ -325,7 +312,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _use_agg()
-    from .data.readers import read_dataset
     from .data.sample_data import write_sample_dataset
 
     start = time.perf_counter()
@@ -338,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if history.interrupted:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
-    test = read_dataset(paths["test"], allow_empty=True)
+    test = _read(paths["test"])
     print("Held-out test set:")
     report = _write_evaluation(model, test, out, None, args.figures)
     _print_metrics(report["metrics"])
