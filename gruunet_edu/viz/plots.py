@@ -230,21 +230,17 @@ def prediction_figure(
 
 def _classify_error(kind: str, label: int, truth: np.ndarray, pred: np.ndarray) -> str:
     """Name an unmatched object: a merge, a split, a miss or a false detection."""
-    if kind == "missed":
-        partners = np.unique(pred[truth == label])
-        partners = partners[partners > 0]
-        if partners.size == 0:
-            return "missed"
-        if any(len(np.unique(truth[(pred == p) & (truth > 0)])) > 1 for p in partners):
-            return "merged"
-        return "split" if partners.size > 1 else "poor overlap"
-    partners = np.unique(truth[pred == label])
+    if kind == "missed":  # a true object: look at the predicted objects over it
+        own, other, alone, shared, several = truth, pred, "missed", "merged", "split"
+    else:  # a predicted object: look at the true objects under it
+        own, other, alone, shared, several = pred, truth, "false detection", "split", "merged"
+    partners = np.unique(other[own == label])
     partners = partners[partners > 0]
     if partners.size == 0:
-        return "false detection"
-    if any(len(np.unique(pred[(truth == t) & (pred > 0)])) > 1 for t in partners):
-        return "split"
-    return "merged" if partners.size > 1 else "poor overlap"
+        return alone
+    if any(len(np.unique(own[(other == p) & (own > 0)])) > 1 for p in partners):
+        return shared
+    return several if partners.size > 1 else "poor overlap"
 
 
 def error_examples(images, truths, preds, tau: float = 0.5) -> list[dict]:
