@@ -286,6 +286,13 @@ def as_tensor(value: Any, what: str) -> torch.Tensor:
     raise Mismatch(f"{what} returned a {type(value).__name__}, expected a tensor")
 
 
+def as_numpy(value: Any) -> Any:
+    """A returned tensor as a NumPy array (detached, on the CPU); anything else as it is."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def expect_shape(value: Any, shape: Sequence[int], what: str, meaning: str = "") -> None:
     """Check the shape of an array or tensor."""
     _count()
@@ -363,6 +370,19 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def vary_batchnorm(module: torch.nn.Module, affine: bool = False) -> None:
+    """Non-trivial BatchNorm statistics (and with ``affine`` weights and biases) in every
+    BatchNorm2d of ``module``, drawn from torch's global generator, so every layer matters."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                if affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
 
 
 def exercise_of(name_or_reference: Any) -> Exercise | None:

@@ -23,6 +23,7 @@ from gruunet_edu.exercises.core import (
     expect_shape,
     instantiate,
     seeded,
+    vary_batchnorm,
 )
 from gruunet_edu.models.dense import DenseBlock
 from gruunet_edu.models.frdu import FRDU
@@ -39,12 +40,7 @@ def _dense_reference(case: tuple[int, ...], seed: int) -> DenseBlock:
     _, c_in, c_out, k, g, _, _ = case
     with seeded(seed):
         block = DenseBlock(c_in, c_out, num_layers=k, growth_rate=g, bn_size=2)
-        for module in block.modules():  # non-trivial BatchNorm statistics, so every layer matters
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.data.uniform_(0.5, 1.5)
-                module.bias.data.uniform_(-0.2, 0.2)
+        vary_batchnorm(block, affine=True)
         return block.eval()
 
 
@@ -121,10 +117,7 @@ def _frdu_reference(case: tuple[int, ...], seed: int) -> FRDU:
     with seeded(seed):
         # k = 2 dense layers, growth 4, bottleneck 2, max-pool, projection, readable GRU
         frdu = FRDU(c_in, c, c_h, factor, 2, 4, 2, "maxpool", True, False)
-        for module in frdu.modules():  # non-trivial BatchNorm statistics, so every layer matters
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
+        vary_batchnorm(frdu)
         return frdu.eval()
 
 

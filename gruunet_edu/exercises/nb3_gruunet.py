@@ -23,6 +23,7 @@ from gruunet_edu.exercises.core import (
     expect_shape,
     instantiate,
     seeded,
+    vary_batchnorm,
 )
 from gruunet_edu.models.config import GRUUNetConfig
 from gruunet_edu.models.gruunet import GRUUNet
@@ -109,10 +110,7 @@ _NET_CASES = (
 def _reference_net(config: GRUUNetConfig, seed: int) -> GRUUNet:
     with seeded(seed):
         net = GRUUNet(config)
-        for module in net.modules():  # non-trivial BatchNorm statistics, so every layer matters
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
+        vary_batchnorm(net)
         return net.eval()
 
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gruunet_edu.evaluation.metrics import iou_matrix as reference_iou_matrix
 from gruunet_edu.evaluation.metrics import match_instances
-from gruunet_edu.exercises.core import Exercise, Mismatch, call
+from gruunet_edu.evaluation.metrics import iou_matrix as reference_iou_matrix
+from gruunet_edu.exercises.core import Exercise, Mismatch, as_numpy, call
 
 __all__ = [
     "check_instance_iou",
@@ -126,7 +126,7 @@ def _iou_checks(fn: Callable) -> int:
         if not (np.array_equal(gt_in, gt) and np.array_equal(pred_in, pred)):
             raise Mismatch("your function changed the label images in place; work on copies")
         try:
-            got = np.asarray(_numpy(out), dtype=np.float64)
+            got = np.asarray(as_numpy(out), dtype=np.float64)
         except (TypeError, ValueError):
             raise Mismatch(
                 f"your instance_iou must return a 2-d array, it returned {type(out).__name__}"
@@ -199,7 +199,7 @@ def _match_checks(fn: Callable) -> int:
         if not np.array_equal(given, iou):
             raise Mismatch("your function changed the IoU matrix in place; work on a copy")
         try:
-            got = tuple(int(v) for v in _numpy(out))
+            got = tuple(int(v) for v in as_numpy(out))
         except (TypeError, ValueError):
             raise Mismatch(
                 f"your match_counts must return three integers (tp, fp, fn), it returned {out!r}"
@@ -237,13 +237,7 @@ def match_counts_of_labels(gt: np.ndarray, pred: np.ndarray, tau: float = 0.5):
     return r.tp, r.fp, r.fn
 
 
-# ------------------------------------------------------------------------------ shared parts
-def _numpy(out):
-    if hasattr(out, "detach"):
-        return out.detach().cpu().numpy()
-    return out
-
-
+# ------------------------------------------------------------------------------ the exercises
 iou_exercise = Exercise(
     name="instance_iou",
     title="Instance IoU matrix",

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, call
+from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call
 
 __all__ = [
     "check_gate_means",
@@ -113,7 +113,7 @@ def _readout_checks(fn: Callable) -> int:
             "use its running statistics) or restore the mode it was in"
         )
     try:
-        got = [np.asarray(_numpy(p), dtype=np.float64) for p in out]
+        got = [np.asarray(as_numpy(p), dtype=np.float64) for p in out]
     except (TypeError, ValueError):
         raise Mismatch(
             "your readout_per_step must return a list with one (K, H, W) array per step, "
@@ -182,7 +182,7 @@ def _gate_checks(fn: Callable) -> int:
         expected = reference_gate_means(states, which)
         out = call(fn, list(states), which, what="your gate_means")
         try:
-            got = np.asarray(_numpy(out), dtype=np.float64)
+            got = np.asarray(as_numpy(out), dtype=np.float64)
         except (TypeError, ValueError):
             raise Mismatch(
                 f"your gate_means must return one number per step, shape ({s_count},), "
@@ -230,13 +230,7 @@ def _gate_checks(fn: Callable) -> int:
     return passed
 
 
-# ------------------------------------------------------------------------------ shared parts
-def _numpy(out):
-    if hasattr(out, "detach"):
-        return out.detach().cpu().numpy()
-    return out
-
-
+# ------------------------------------------------------------------------------ the exercises
 readout_exercise = Exercise(
     name="readout_per_step",
     title="Per-step read-out",
