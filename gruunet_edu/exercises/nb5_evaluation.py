@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gruunet_edu.evaluation.metrics import match_instances
+from gruunet_edu.evaluation.metrics import _match, match_instances
 from gruunet_edu.evaluation.metrics import iou_matrix as reference_iou_matrix
 from gruunet_edu.exercises.core import Exercise, Mismatch, as_numpy, call
 
@@ -59,12 +59,8 @@ def reference_match_counts(iou: np.ndarray, tau: float = 0.5) -> tuple[int, int,
     """(TP, FP, FN) of the one-to-one matching at IoU >= tau of an IoU matrix (n_true, n_pred)."""
     iou = np.asarray(iou, dtype=np.float64)
     n_true, n_pred = iou.shape
-    if iou.size == 0:
-        return 0, n_pred, n_true
-    from scipy.optimize import linear_sum_assignment
-
-    rows, cols = linear_sum_assignment(np.where(iou >= tau, iou, 0.0), maximize=True)
-    tp = int((iou[rows, cols] >= tau).sum())
+    rows, _ = _match(iou, tau)  # the package's matching (gruunet_edu.evaluation.metrics)
+    tp = int(rows.size)
     return tp, n_pred - tp, n_true - tp
 
 
