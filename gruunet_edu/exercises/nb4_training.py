@@ -12,6 +12,7 @@ focusing factor, a flipped sign...
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -179,13 +180,7 @@ def _check_soft_dice(fn: Callable) -> int:
                     f"your loss is {value.item()} {where}; the reference gives "
                     f"{expected.item():.4f}"
                 )
-            for _, (wrong, message) in _dice_variants(logits, target, smooth).items():
-                if _close(value, wrong):
-                    raise Mismatch(message)
-            raise Mismatch(
-                f"your loss is {value.item():.4f} {where}, the reference gives "
-                f"{expected.item():.4f}: compare your formula with the equation above the exercise"
-            )
+            _known_mistake(value, expected, where, _dice_variants(logits, target, smooth))
     return passed
 
 
@@ -259,13 +254,7 @@ def _check_focal_loss(fn: Callable) -> int:
                     f"with gamma=0 the focal loss must equal the cross-entropy "
                     f"({expected.item():.4f}) but yours gives {value.item():.4f}"
                 )
-            for _, (wrong, message) in _focal_variants(logits, target, gamma).items():
-                if _close(value, wrong):
-                    raise Mismatch(message)
-            raise Mismatch(
-                f"your loss is {value.item():.4f} {where}, the reference gives "
-                f"{expected.item():.4f}: compare your formula with the equation above the exercise"
-            )
+            _known_mistake(value, expected, where, _focal_variants(logits, target, gamma))
     return passed
 
 
@@ -281,6 +270,22 @@ NO_GRAD = (
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     a, b = a.detach().double().reshape(-1), torch.as_tensor(b).detach().double().reshape(-1)
     return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5))
+
+
+def _known_mistake(
+    value: torch.Tensor,
+    expected: torch.Tensor,
+    where: str,
+    variants: dict[str, tuple[torch.Tensor, str]],
+) -> NoReturn:
+    """Mismatch naming the first mistake whose value ``value`` matches, else the two values."""
+    for wrong, message in variants.values():
+        if _close(value, wrong):
+            raise Mismatch(message)
+    raise Mismatch(
+        f"your loss is {value.item():.4f} {where}, the reference gives "
+        f"{expected.item():.4f}: compare your formula with the equation above the exercise"
+    )
 
 
 def _expect_scalar(value: torch.Tensor, logits: torch.Tensor, what: str) -> None:
