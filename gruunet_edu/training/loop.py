@@ -660,6 +660,15 @@ def recipe(preset: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{**PRESET_RECIPES[preset], **overrides})
 
 
+def _recipe_with_steps(preset: str, steps: int | None, **overrides: Any) -> TrainConfig:
+    """:func:`recipe`, run for exactly ``steps`` steps when given (shared by :func:`quick_train`
+    and :func:`~.pretrained.pretrained_path`, so the cache key matches the run)."""
+    config = recipe(preset, **overrides)
+    if steps is not None:
+        config = config.replace(steps=int(steps), epochs=None)
+    return config
+
+
 def synthetic_data(
     crop: int = 128,
     seed: int = 0,
@@ -708,9 +717,7 @@ def quick_train(
     """
     from ..models import GRUUNetConfig, build_model
 
-    config = recipe(preset, seed=seed, device=device, **overrides)
-    if steps is not None:
-        config = config.replace(steps=int(steps), epochs=None)
+    config = _recipe_with_steps(preset, steps, seed=seed, device=device, **overrides)
     set_seed(seed)
     model_config = GRUUNetConfig.preset(preset)
     model = build_model(model_config, arch=arch)

@@ -61,11 +61,9 @@ def pretrained_path(
 ) -> Path:
     """Where :func:`pretrained_model` caches the model for these arguments."""
     from ..models import GRUUNetConfig
-    from .loop import recipe
+    from .loop import _recipe_with_steps
 
-    train_config = recipe(preset, seed=seed, **overrides)
-    if steps is not None:
-        train_config = train_config.replace(steps=int(steps), epochs=None)
+    train_config = _recipe_with_steps(preset, steps, seed=seed, **overrides)
     key = cache_key(arch, GRUUNetConfig.preset(preset), train_config, data_options)
     return cache_dir() / f"{arch}-{preset}-{key}.pt"
 
@@ -122,3 +120,8 @@ def pretrained_model(
     model = model.cpu().eval()
     model.history = history
     return model
+
+
+# The recipe of notebook 04 on a CPU, shared by notebooks 05 and 06 (one cached model for both):
+# ``pretrained_model("tiny", **COURSE_TRAINING)``.
+COURSE_TRAINING: dict[str, Any] = {"steps": 100, "crop": 64, "val_every": 25}
