@@ -91,6 +91,20 @@ def test_bad_argument_exits_non_zero_without_traceback():
     assert "expected a positive integer" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_number_options_say_what_they_expect(capsys):
+    cases = [
+        (["train", "--lr", "0"], "expected a positive number, got 0.0"),
+        (["train", "--lr", "fast"], "expected a positive number, got 'fast'"),
+        (["train", "--figures", "-1"], "expected an integer >= 0, got -1"),
+        (["sample-data", "--size", "x"], "expected a positive integer, got 'x'"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
 def test_missing_checkpoint_exits_non_zero_without_traceback(tmp_path):
     image = tmp_path / "image.tif"
     tifffile.imwrite(image, np.zeros((32, 32), np.float32))
@@ -191,3 +205,15 @@ def test_figures_render_with_the_agg_backend_and_name_the_errors(tmp_path):
     for name, fig in figures.items():
         path = save_figure(fig, tmp_path / f"{name}.png")
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_error_examples_name_misses_and_false_detections():
+    from gruunet_edu.viz.plots import error_examples
+
+    image = np.zeros((16, 16), np.float32)
+    truth = np.zeros((16, 16), np.uint16)
+    truth[1:6, 1:6] = 1  # nothing predicted here
+    pred = np.zeros_like(truth)
+    pred[9:14, 9:14] = 1  # nothing true here
+    names = {(e["kind"], e["name"]) for e in error_examples([image], [truth], [pred])}
+    assert names == {("missed", "missed"), ("spurious", "false detection")}
