@@ -23,29 +23,27 @@ from typing import Any
 PRESETS: tuple[str, ...] = ("blog", "paper", "small", "tiny")
 STATE_DOWNSAMPLE_MODES: tuple[str, ...] = ("maxpool", "bilinear")
 
+_BLOG: dict[str, Any] = dict(
+    hidden_channels=32,
+    encoder_widths=(64, 128, 256, 512, 512),
+    decoder_widths=(256, 128, 64, 32),
+    dense_layers=3,
+    growth_rate=32,
+    bottleneck=2,
+    state_downsample="bilinear",
+    project_before_upsample=False,
+    fused_gru=False,
+)
+
 _PRESET_FIELDS: dict[str, dict[str, Any]] = {
-    "blog": dict(
-        hidden_channels=32,
-        encoder_widths=(64, 128, 256, 512, 512),
-        decoder_widths=(256, 128, 64, 32),
-        dense_layers=3,
-        growth_rate=32,
-        bottleneck=2,
-        state_downsample="bilinear",
-        project_before_upsample=False,
-        fused_gru=False,
-    ),
-    "paper": dict(
-        hidden_channels=32,
-        encoder_widths=(64, 128, 256, 512, 512),
-        decoder_widths=(256, 128, 64, 32),
-        dense_layers=3,
-        growth_rate=32,
-        bottleneck=2,
-        state_downsample="maxpool",
-        project_before_upsample=True,
-        fused_gru=True,
-    ),
+    "blog": _BLOG,
+    # the blog's widths with the paper's state down-sampling and projection (and the fused GRU)
+    "paper": {
+        **_BLOG,
+        "state_downsample": "maxpool",
+        "project_before_upsample": True,
+        "fused_gru": True,
+    },
     "small": dict(
         hidden_channels=16,
         encoder_widths=(32, 64, 128),

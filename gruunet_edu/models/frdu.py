@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gruunet_edu.models.config import STATE_DOWNSAMPLE_MODES
 from gruunet_edu.models.convgru import make_convgru
 from gruunet_edu.models.dense import DenseBlock
 
@@ -88,7 +89,7 @@ class FRDU(nn.Module):
         slope: float = 0.2,
     ) -> None:
         super().__init__()
-        if state_downsample not in ("maxpool", "bilinear"):
+        if state_downsample not in STATE_DOWNSAMPLE_MODES:
             raise ValueError(
                 f"state_downsample must be 'maxpool' or 'bilinear', got {state_downsample!r}"
             )

@@ -103,10 +103,6 @@ class UNet(nn.Module):
         return self.head(x)[..., :height, :width]  # (B, num_classes, H, W)
 
 
-def _trainable(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 @functools.lru_cache(maxsize=64)
 def matching_base_width(config: GRUUNetConfig) -> int:
     """Base width of the U-Net whose parameter count is closest to ``GRUUNet(config)``'s.
@@ -115,11 +111,13 @@ def matching_base_width(config: GRUUNetConfig) -> int:
     over base widths 1..``MAX_BASE_WIDTH`` takes milliseconds. The count grows with the base
     width, so the search stops at the first width past the target.
     """
+    from gruunet_edu.models.factory import count_parameters  # factory imports this module
+
     with torch.device("meta"):
-        target = _trainable(GRUUNet(config))
+        target = count_parameters(GRUUNet(config))
         best, best_error = 1, float("inf")
         for base in range(1, MAX_BASE_WIDTH + 1):
-            error = abs(_trainable(UNet(config, base_width=base)) - target) / target
+            error = abs(count_parameters(UNet(config, base_width=base)) - target) / target
             if error < best_error:
                 best, best_error = base, error
             else:
