@@ -241,8 +241,9 @@ class SyntheticNucleiDataset(NucleiDataset):
 
     def sample(self, i: int) -> Sample:
         """The synthetic image and labels behind item i (uncropped, raw intensities)."""
-        image, labels, _ = self._source(i % self._num_sources())
-        return Sample(image, labels, f"{self.split}_{i % self._num_sources():03d}")
+        j = i % self._num_sources()
+        image, labels, _ = self._source(j)
+        return Sample(image, labels, f"{self.split}_{j:03d}")
 
 
 class SeededSampler(Sampler):

@@ -137,8 +137,13 @@ def _to_labels(mask: np.ndarray, path: Path, allow_empty: bool) -> np.ndarray:
         raise DataFormatError(f"{path}: empty mask (no nucleus); expected at least one label > 0")
     if values.size == 1:  # binary foreground mask: one label per connected component
         mask, _ = ndimage.label(mask > 0)
-    dtype = np.uint16 if mask.max() <= np.iinfo(np.uint16).max else np.int32
-    return mask.astype(dtype)
+    return _compact(mask)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Labels as uint16 when they fit, else int32."""
+    dtype = np.uint16 if labels.max() <= np.iinfo(np.uint16).max else np.int32
+    return labels.astype(dtype)
 
 
 def read_labels(
@@ -218,6 +223,7 @@ def read_pairs(
 
 _CTC_SEQUENCE = re.compile(r"^\d+$")
 _CTC_MASK = re.compile(r"^man_seg(\d+)\.tiff?$")
+_CTC_FRAME = re.compile(r"^t(\d+)\.tiff?$")
 
 
 def read_ctc(
@@ -252,7 +258,7 @@ def read_ctc(
             )
         frames = {}
         for p in seq_dir.iterdir():
-            m = re.match(r"^t(\d+)\.tiff?$", p.name)
+            m = _CTC_FRAME.match(p.name)
             if m:
                 frames[int(m.group(1))] = p
         for mask_path in masks:
@@ -306,8 +312,7 @@ def read_dsb(root: str | Path) -> list[Sample]:
             if not (mask > 0).any():
                 raise DataFormatError(f"{mask_path}: empty mask; expected one nucleus")
             labels[mask > 0] = k
-        dtype = np.uint16 if len(mask_paths) <= np.iinfo(np.uint16).max else np.int32
-        samples.append(Sample(image, labels.astype(dtype), entry.name))
+        samples.append(Sample(image, _compact(labels), entry.name))
     return samples
 
 

@@ -341,13 +341,13 @@ def _render(
     return image.astype(np.float32, copy=False)
 
 
-def _consecutive(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber the ids present to 1..N (uint16); returns (labels, lookup table raw -> new)."""
+def _consecutive(ids: np.ndarray) -> np.ndarray:
+    """Renumber the ids present to 1..N (uint16)."""
     present = np.flatnonzero(np.bincount(ids.ravel(), minlength=1))
     present = present[present > 0]
     lut = np.zeros(int(ids.max()) + 1, np.uint16)
     lut[present] = np.arange(1, present.size + 1, dtype=np.uint16)
-    return lut[ids], lut
+    return lut[ids]
 
 
 def make_nuclei(
@@ -376,7 +376,7 @@ def make_nuclei(
     ids, rel, tex = _rasterize(nuc, cfg.shape, tile)
     ids = _cleanup(ids, cfg.min_area)
     image = _render(ids, rel, tex, nuc, background, cfg, rng)
-    labels, _ = _consecutive(ids)
+    labels = _consecutive(ids)
     return image, labels
 
 
@@ -417,5 +417,5 @@ def make_nuclei_sequence(
         frame_ids, rel, tex = _rasterize(nuc, cfg.shape, tile)
         ids[t] = _cleanup(frame_ids, cfg.min_area)
         images[t] = _render(ids[t], rel, tex, nuc, background, cfg, rng)
-    labels, _ = _consecutive(ids)
+    labels = _consecutive(ids)
     return images, labels
