@@ -23,7 +23,6 @@ import platform
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from gruunet_edu.data import SyntheticNucleiDataset, make_loader, make_nuclei
@@ -134,5 +133,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()
