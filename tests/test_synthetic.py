@@ -81,6 +81,13 @@ def test_noise_option_changes_the_noise():
 def test_size_option_and_presets():
     image, labels = make_nuclei(0, SyntheticConfig.preset("hard"), size=(64, 80))
     assert image.shape == (64, 80)
+    # the presets are what their names say, and overrides reach them
+    easy, default, hard = (SyntheticConfig.preset(n) for n in ("easy", "default", "hard"))
+    assert easy == SyntheticConfig.easy() and hard == SyntheticConfig.hard()
+    assert default == SyntheticConfig()
+    assert easy.density < default.density < hard.density
+    assert easy.noise < hard.noise
+    assert SyntheticConfig.preset("hard", noise=0.0).noise == 0.0
     with pytest.raises(ValueError, match="unknown synthetic preset"):
         SyntheticConfig.preset("nope")
     with pytest.raises(ValueError):
