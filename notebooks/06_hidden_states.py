@@ -40,12 +40,10 @@ from gruunet_edu.exercises.nb6_hidden_states import (
     reference_gate_means,
     reference_readout_per_step,
 )
-from gruunet_edu.training.pretrained import pretrained_model
+from gruunet_edu.training.pretrained import COURSE_TRAINING, pretrained_model
 from gruunet_edu.viz.explorer import HiddenStateExplorer, explorer_widget
 
 _ = torch.manual_seed(0)
-# The recipe of notebook 04 on a CPU; notebooks 05 and 06 use the same one, so they share the cache.
-TRAINING = dict(steps=100, crop=64, val_every=25)
 
 # %% [markdown]
 # ## 1. One state, refined by every FRDU
@@ -76,7 +74,7 @@ TRAINING = dict(steps=100, crop=64, val_every=25)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model = pretrained_model("tiny", **TRAINING)  # trained once, then cached (shared with 05)
+model = pretrained_model("tiny", **COURSE_TRAINING)  # trained once, then cached (shared with 05)
 
 # %%
 sample = SyntheticNucleiDataset(1, size=128, seed=0, split="test", pool=1).sample(0)

@@ -49,12 +49,10 @@ from gruunet_edu.exercises.nb5_evaluation import (
     reference_match_counts,
 )
 from gruunet_edu.models import count_parameters
-from gruunet_edu.training.pretrained import pretrained_model
+from gruunet_edu.training.pretrained import COURSE_TRAINING, pretrained_model
 from gruunet_edu.viz.plots import error_examples, error_gallery
 
 _ = torch.manual_seed(0)
-# The recipe of notebook 04 on a CPU; notebooks 05 and 06 use the same one, so they share the cache.
-TRAINING = dict(steps=100, crop=64, val_every=25)
 rng = np.random.default_rng(0)
 
 # %% [markdown]
@@ -67,7 +65,7 @@ rng = np.random.default_rng(0)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model = pretrained_model("tiny", **TRAINING)
+model = pretrained_model("tiny", **COURSE_TRAINING)
 
 # %%
 test_set = SyntheticNucleiDataset(6, size=128, seed=0, split="test", pool=6)
@@ -270,7 +268,7 @@ error_gallery([s.image for s in samples], truths, predictions, max_examples=12)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-unet = pretrained_model("tiny", arch="unet", **TRAINING)
+unet = pretrained_model("tiny", arch="unet", **COURSE_TRAINING)
 
 # %%
 n_gru, n_unet = count_parameters(model), count_parameters(unet)
