@@ -110,3 +110,17 @@ def test_percentile_normalize_maps_percentiles_to_0_and_1():
     assert np.array_equal(percentile_normalize(np.full((8, 8), 5.0)), np.zeros((8, 8)))
     with pytest.raises(ValueError):
         percentile_normalize(image, low=50, high=10)
+
+
+def test_percentile_normalize_clip_and_per_channel():
+    rng = np.random.default_rng(1)
+    dim = rng.normal(10.0, 1.0, (32, 32)).astype(np.float32)
+    stack = np.stack([dim, 100.0 * dim])  # (2, H, W): channels 100x apart
+    clipped = percentile_normalize(dim, clip=True)
+    assert clipped.min() == 0.0 and clipped.max() == 1.0
+    assert np.allclose(clipped, np.clip(percentile_normalize(dim), 0.0, 1.0))
+    per_channel = percentile_normalize(stack, per_channel=True)
+    assert per_channel.shape == stack.shape and per_channel.dtype == np.float32
+    assert np.allclose(per_channel[0], per_channel[1], atol=1e-4)  # each on its own range
+    joint = percentile_normalize(stack)  # one range for both channels
+    assert joint[0].max() < 0.1 < joint[1].mean()
