@@ -130,6 +130,25 @@ def test_focal_must_return_a_tensor():
     )
 
 
+@pytest.mark.parametrize(
+    ("exercise", "reference", "setting"),
+    [
+        (nb4.soft_dice_exercise, soft_dice_loss, "smooth"),
+        (nb4.focal_exercise, focal_loss, "gamma"),
+    ],
+)
+def test_loss_off_by_a_factor_names_both_values(exercise, reference, setting):
+    """A mistake no variant reproduces gets the fallback message with both values."""
+
+    def student(logits, target, **kwargs):
+        return 1.1 * reference(logits, target, **kwargs)
+
+    message = _failed(exercise, student, "the reference gives", "compare your formula")
+    assert f"{setting}=" in message
+    if setting == "gamma":  # the first setting is gamma=2.0, not the gamma=0 special case
+        assert "gamma=2.0" in message
+
+
 # ------------------------------------------------------------------------------ 05 IoU matrix
 def _ids(labels):
     ids = np.unique(labels)
