@@ -46,12 +46,18 @@ from gruunet_edu.training.losses import make_loss
 DICE_TARGET = 0.90
 
 
+def dice_reached(history: History, target: float = DICE_TARGET) -> tuple[float, int | None]:
+    """Training seconds and step at which the validation Dice first reached ``target``
+    (NaN and None if never)."""
+    for t, s, d in zip(history.time, history.step, history.val_dice, strict=True):
+        if d >= target:
+            return t, s
+    return math.nan, None
+
+
 def time_to_dice(history: History, target: float = DICE_TARGET) -> float:
     """Training seconds until the validation Dice first reached ``target`` (NaN if never)."""
-    for t, d in zip(history.time, history.val_dice, strict=True):
-        if d >= target:
-            return t
-    return math.nan
+    return dice_reached(history, target)[0]
 
 
 def run_one(arch, config, model_config, train_set, val_set, test, seed):
@@ -63,11 +69,8 @@ def run_one(arch, config, model_config, train_set, val_set, test, seed):
 
 
 def report(name, model, history, metrics) -> None:
-    reach = time_to_dice(history)
+    reach, step_reach = dice_reached(history)
     reach_text = f"{reach:6.1f} s" if math.isfinite(reach) else "   never"
-    step_reach = next(
-        (s for s, d in zip(history.step, history.val_dice, strict=True) if d >= DICE_TARGET), None
-    )
     print(
         f"{name:<22} params {count_parameters(model):>8,d} | val Dice >= {DICE_TARGET} after "
         f"{reach_text} (step {step_reach}) | {history.step[-1]} steps in {history.time[-1]:.1f} s "
@@ -84,8 +87,10 @@ def seconds_per_step(arch, model_config, train_set, config, steps: int = 4) -> f
     """Mean seconds per training step (after one warm-up step), measured on real batches."""
     set_seed(config.seed)
     model = build_model(model_config, arch=arch)
-    probe = config.replace(steps=steps + 1, val_every=steps + 1, checkpoint=None, progress=False)
-    history = train(model, train_set, None, probe.replace(verbose=False), model_config=model_config)
+    probe = config.replace(
+        steps=steps + 1, val_every=steps + 1, checkpoint=None, progress=False, verbose=False
+    )
+    history = train(model, train_set, None, probe, model_config=model_config)
     return history.time[-1] / (steps + 1)
 
 
