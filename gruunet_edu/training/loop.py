@@ -155,10 +155,6 @@ class History:
         """The latest row as a dict (empty dict for an empty history)."""
         return {key: getattr(self, key)[-1] for key in _HISTORY_KEYS} if len(self) else {}
 
-    def best_dice(self) -> float:
-        finite = [d for d in self.val_dice if math.isfinite(d)]
-        return max(finite) if finite else float("nan")
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {key: list(getattr(self, key)) for key in _HISTORY_KEYS}
         d["interrupted"] = self.interrupted
