@@ -106,7 +106,7 @@ def make_student(solution: nbformat.NotebookNode, path: str) -> nbformat.Noteboo
     return nb
 
 
-def _recorded_fingerprint(lesson: Lesson) -> str | None:
+def recorded_fingerprint(lesson: Lesson) -> str | None:
     """The fingerprint the builder stored in the student .ipynb, if any."""
     if not lesson.student_ipynb.exists():
         return None
@@ -119,7 +119,7 @@ def _recorded_fingerprint(lesson: Lesson) -> str | None:
 
 def edited_files(lesson: Lesson, new_fingerprint: str) -> list[str]:
     """Student files whose cells differ both from what was generated and from the new version."""
-    recorded = _recorded_fingerprint(lesson)
+    recorded = recorded_fingerprint(lesson)
     edited = []
     for path in (lesson.student_py, lesson.student_ipynb):
         if not path.exists():

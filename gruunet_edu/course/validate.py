@@ -14,8 +14,8 @@ from __future__ import annotations
 import nbformat
 
 from . import markers
-from .builder import make_student, markup_problems
-from .notebooks import META_KEY, Lesson, fingerprint, first_difference, has_kernelspec, read
+from .builder import make_student, markup_problems, recorded_fingerprint
+from .notebooks import Lesson, fingerprint, first_difference, has_kernelspec, read
 
 
 def _pair_problems(py, ipynb, rel) -> list[str]:
@@ -68,10 +68,7 @@ def check_lesson(lesson: Lesson, *, require_outputs: bool = True) -> list[str]:
         current = read(path)
         diff = first_difference(expected, current)
         if diff:
-            recorded = (
-                nbformat.read(lesson.student_ipynb, as_version=4).metadata.get(META_KEY) or {}
-            )
-            if recorded.get("fingerprint") == fingerprint(current):
+            if recorded_fingerprint(lesson) == fingerprint(current):
                 why = "stale: its solution changed since it was generated"
             else:
                 why = "edited by hand (it differs from what was generated)"
