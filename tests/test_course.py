@@ -174,6 +174,16 @@ def test_check_detects_stale_student_notebook(tmp_path):
     assert any("notebooks/01_demo.ipynb is stale" in p for p in problems)
 
 
+def test_check_tells_a_hand_edit_from_a_stale_student_notebook(tmp_path):
+    root, lesson = _built(tmp_path)
+    text = lesson.student_py.read_text()
+    assert "print(double(2))" in text
+    lesson.student_py.write_text(text.replace("print(double(2))", "print(double(5))"))
+    problems = check(lessons(root))
+    assert any("notebooks/01_demo.py is edited by hand" in p for p in problems), problems
+    assert not any("is stale" in p for p in problems), problems
+
+
 def test_check_detects_missing_kernelspec(tmp_path):
     root, lesson = _built(tmp_path)
     data = json.loads(lesson.student_ipynb.read_text())
