@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from gruunet_edu.data import SyntheticNucleiDataset, percentile_normalize
+from gruunet_edu.evaluation.metrics import dice_score
 from gruunet_edu.exercises import hint, use_student_or_reference
 from gruunet_edu.exercises.nb6_hidden_states import (
     check_gate_means,
@@ -135,11 +136,7 @@ readout_per_step = use_student_or_reference(student_readout_per_step, reference_
 gate_means = use_student_or_reference(student_gate_means, reference_gate_means)
 
 readouts = readout_per_step(model, states)
-truth_fg = truth > 0
-dice = []
-for probs in readouts:
-    fg = probs.argmax(axis=0) > 0
-    dice.append(2 * (fg & truth_fg).sum() / (fg.sum() + truth_fg.sum()))
+dice = [dice_score(probs.argmax(axis=0), truth) for probs in readouts]  # foreground Dice
 z_means, r_means = gate_means(states, "z"), gate_means(states, "r")
 
 fig, (ax_d, ax_g) = plt.subplots(1, 2, figsize=(10, 3.3))

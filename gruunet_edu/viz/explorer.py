@@ -81,20 +81,6 @@ def _display_image(x: torch.Tensor) -> np.ndarray:
     return np.clip((grey - lo) / (hi - lo), 0.0, 1.0)
 
 
-def _foreground(labels: np.ndarray) -> np.ndarray:
-    """Foreground of instance labels or of a 3-class map (every non-zero pixel)."""
-    return np.asarray(labels) > 0
-
-
-def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Foreground Dice 2|P and T| / (|P| + |T|); 1.0 when both are empty."""
-    pred, truth = pred.astype(bool), truth.astype(bool)
-    total = pred.sum() + truth.sum()
-    if total == 0:
-        return 1.0
-    return float(2.0 * np.logical_and(pred, truth).sum() / total)
-
-
 class HiddenStateExplorer:
     """Per-step arrays of a GRUU-Net forward pass on one image, without any widgets.
 
@@ -312,9 +298,11 @@ class HiddenStateExplorer:
 
     def dice(self, step: int) -> float:
         """Foreground Dice of the read-out at ``step`` against ``truth`` (needs ``truth``)."""
+        from ..evaluation.metrics import dice_score
+
         if self.truth is None:
             raise ValueError("no ground truth: create the explorer with truth=labels to get Dice")
-        return _dice(self.segmentation(step) > 0, _foreground(self.truth))
+        return dice_score(self.segmentation(step), self.truth)  # non-zero = foreground
 
     def dice_per_step(self) -> np.ndarray:
         """Foreground Dice of the read-out after every step, (S,)."""
@@ -332,7 +320,7 @@ class HiddenStateExplorer:
         weight = alpha * probs[1:k].sum(axis=0)[..., None]  # (H, W, 1)
         out = (1.0 - weight) * grey + weight * colour
         if self.truth is not None:
-            out[_outline(_foreground(self.truth))] = (1.0, 0.9, 0.1)
+            out[_outline(self.truth > 0)] = (1.0, 0.9, 0.1)
         return np.clip(out, 0.0, 1.0).astype(np.float32)
 
     # ------------------------------------------------------------------ static figure
