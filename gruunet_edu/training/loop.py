@@ -297,10 +297,8 @@ def _is_map_dataset(data: Any) -> bool:
 
 
 def _takes_draws(data: Any) -> bool:
-    try:
-        from ..data.dataset import NucleiDataset
-    except ImportError:  # pragma: no cover - the data package is part of the project
-        return False
+    from ..data.dataset import NucleiDataset
+
     return isinstance(data, NucleiDataset)
 
 
@@ -383,15 +381,13 @@ def evaluate_loss_dice(
 
     The foreground is every pixel whose arg-max class is not background (class 0).
     """
+    from ..evaluation.inference import eval_mode, model_device
+
     loss_fn = loss_fn or make_loss()
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
+    device = torch.device(device) if device is not None else model_device(model)
     total_loss, n_batches = 0.0, 0
     inter = p_sum = t_sum = 0
-    try:
+    with eval_mode(model):
         for batch in _val_batches(data, batch_size):
             images, targets = _to_device(batch, device, channels_last)
             with autocast(device, amp_dtype):
@@ -403,8 +399,6 @@ def evaluate_loss_dice(
             inter += int((pred & true).sum())
             p_sum += int(pred.sum())
             t_sum += int(true.sum())
-    finally:
-        model.train(was_training)
     if n_batches == 0:
         return float("nan"), float("nan")
     dice = 1.0 if p_sum + t_sum == 0 else 2.0 * inter / (p_sum + t_sum)
@@ -482,9 +476,9 @@ def train(
 
     Raises :class:`TrainingDiverged` on a NaN/inf loss. Ctrl-C returns the history so far.
     """
-    config = (
-        (config or TrainConfig()).replace(**overrides) if overrides else config or TrainConfig()
-    )
+    config = config or TrainConfig()
+    if overrides:
+        config = config.replace(**overrides)
     device = choose_device(config.device)
     amp_dtype = resolve_amp(config.amp, device)
     base = unwrap_model(model)
