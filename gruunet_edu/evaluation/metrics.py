@@ -39,24 +39,24 @@ DEFAULT_TAUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50, 0.55,
 # ---------------------------------------------------------------- pixel metrics
 
 
-def _as_mask(x) -> np.ndarray:
-    return np.asarray(x) != 0
+def _masks(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Both inputs as boolean masks (non-zero = foreground), of the same shape."""
+    p, t = np.asarray(pred) != 0, np.asarray(truth) != 0
+    if p.shape != t.shape:
+        raise ValueError(f"shapes differ: prediction {p.shape}, truth {t.shape}")
+    return p, t
 
 
 def dice_score(pred, truth) -> float:
     """Dice ``2 |P n T| / (|P| + |T|)`` of two masks (non-zero = foreground); 1 if both empty."""
-    p, t = _as_mask(pred), _as_mask(truth)
-    if p.shape != t.shape:
-        raise ValueError(f"shapes differ: prediction {p.shape}, truth {t.shape}")
+    p, t = _masks(pred, truth)
     total = int(p.sum()) + int(t.sum())
     return 1.0 if total == 0 else 2.0 * int(np.logical_and(p, t).sum()) / total
 
 
 def iou_score(pred, truth) -> float:
     """IoU (Jaccard) ``|P n T| / |P u T|`` of two masks; 1 if both empty."""
-    p, t = _as_mask(pred), _as_mask(truth)
-    if p.shape != t.shape:
-        raise ValueError(f"shapes differ: prediction {p.shape}, truth {t.shape}")
+    p, t = _masks(pred, truth)
     union = int(np.logical_or(p, t).sum())
     return 1.0 if union == 0 else int(np.logical_and(p, t).sum()) / union
 
@@ -293,7 +293,7 @@ def evaluate_dataset(gts, preds, taus=DEFAULT_TAUS) -> dict:
             r = _match_from_table(table, gt_ids, pred_ids, tau)
             counts[k] += (r.tp, r.fp, r.fn)
         seg_scores.append(_seg_scores(table))
-        p, t = np.asarray(pred) != 0, np.asarray(gt) != 0
+        p, t = _masks(pred, gt)
         inter += int(np.logical_and(p, t).sum())
         union += int(np.logical_or(p, t).sum())
         p_sum += int(p.sum())
