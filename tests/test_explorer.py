@@ -324,3 +324,12 @@ def test_shared_pca_uses_one_basis_for_all_steps(explorer):
     first, last = explorer.pca(0, "shared"), explorer.pca(explorer.num_steps - 1, "shared")
     np.testing.assert_array_equal(first.components, last.components)
     assert not np.array_equal(first.components, explorer.pca(0, "step").components)
+
+
+def test_shared_pca_uses_one_colour_scale_for_all_steps(explorer):
+    views = [explorer.pca(t, "shared") for t in range(explorer.num_steps)]
+    peak = max(float(np.abs(v.scores).max()) for v in views)  # the largest score of any step
+    for v in views:
+        expected = np.clip(0.5 + 0.5 * v.scores / peak, 0.0, 1.0)
+        np.testing.assert_allclose(v.rgb, expected, atol=1e-5)
+    assert min(float(np.abs(v.rgb - 0.5).max()) for v in views) < 0.5 - 1e-3  # not per-step
