@@ -6,7 +6,6 @@ the browser is Debian's Chromium (``/usr/bin/chromium`` or ``$CHROMIUM``).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -331,16 +330,6 @@ class Lab:
             f"(prompts {prompts}, kernel {self.kernel_status()!r})"
         )
 
-    def pending_cells(self) -> int:
-        """Code cells queued or running (prompt ``[*]``)."""
-        return int(
-            self.page.evaluate(
-                """() => [...document.querySelectorAll(
-                        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
-                      .filter(p => p.textContent.includes('*')).length"""
-            )
-        )
-
     def scroll_through(self) -> None:
         """Scroll every cell into view once, so lazily rendered outputs are in the page."""
         cells = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
@@ -431,8 +420,3 @@ class Lab:
             locator.scroll_into_view_if_needed()
             locator.screenshot(path=str(path))
         return path
-
-
-def image_digest(images: list[str]) -> list[int]:
-    """Lengths of the decoded images: a compact summary for assertion messages."""
-    return [len(base64.b64decode(image)) for image in images]
