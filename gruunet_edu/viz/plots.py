@@ -22,7 +22,6 @@ from matplotlib.figure import Figure
 
 TRUTH_COLOUR = (0.1, 0.9, 0.3)  # green
 PRED_COLOUR = (1.0, 0.2, 0.8)  # magenta
-CLASS_NAMES = ("background", "interior", "boundary")
 
 
 def label_cmap(n: int = 256, seed: int = 3) -> ListedColormap:
@@ -68,13 +67,11 @@ def _clean(ax, title: str | None) -> None:
 
 
 def boundaries(labels: np.ndarray) -> np.ndarray:
-    """Pixels of each object that touch another label or the background (bool (H, W))."""
-    labels = np.asarray(labels)
-    pad = np.pad(labels, 1, mode="edge")
-    edge = np.zeros(labels.shape, dtype=bool)
-    for dy, dx in ((0, 1), (1, 0), (1, 2), (2, 1)):
-        edge |= pad[dy : dy + labels.shape[0], dx : dx + labels.shape[1]] != labels
-    return edge & (labels > 0)
+    """Pixels of each object that touch another label or the background (bool (H, W)):
+    :func:`~gruunet_edu.data.targets.inner_boundaries`, also for boolean masks."""
+    from ..data.targets import inner_boundaries
+
+    return inner_boundaries(np.asarray(labels).astype(np.int64, copy=False))
 
 
 def error_map(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
