@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import is_dataclass
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,6 @@ def _config_dict(config: Any) -> dict:
     if hasattr(config, "to_dict"):
         return config.to_dict()
     if is_dataclass(config):
-        from dataclasses import asdict
-
         return asdict(config)
     raise TypeError(f"cannot store config of type {type(config).__name__} in a checkpoint")
 
@@ -99,19 +98,28 @@ def save_checkpoint(
         "history": _history_dict(history),
         "extra": dict(extra or {}),
     }
+    write_atomically(path, lambda handle: torch.save(payload, handle), durable=True)
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[Any], None], durable: bool = False) -> None:
+    """Call ``write(binary handle)`` on a temporary file next to ``path``, then rename it over
+    ``path``: readers see the old file or the new one, never half of one. ``durable=True`` also
+    flushes the file and the rename to disk (``fsync``). The temporary file never stays behind."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            write(handle)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
         raise
-    _fsync_dir(path.parent)
-    return path
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

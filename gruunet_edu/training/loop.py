@@ -34,7 +34,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint, unwrap_model
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    unwrap_model,
+    write_atomically,
+)
 from .device import choose_device, device_notice, set_seed
 from .losses import make_loss
 
@@ -172,15 +178,7 @@ class History:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(_json_safe(self.to_dict()), indent=1)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomically(path, lambda handle: handle.write(text.encode()))
         return path
 
     @classmethod
