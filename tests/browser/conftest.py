@@ -108,11 +108,6 @@ def browser(chromium_executable: str) -> Iterator[Any]:
 # --------------------------------------------------------------------------------------------
 
 
-# --------------------------------------------------------------------------------------------
-# the JupyterLab server
-# --------------------------------------------------------------------------------------------
-
-
 @pytest.fixture(scope="session")
 def lab_server(
     chromium_executable: str, tmp_path_factory: pytest.TempPathFactory
