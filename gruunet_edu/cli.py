@@ -246,12 +246,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _image_files(inputs: list[str]) -> list[Path]:
     from .data.readers import IMAGE_SUFFIXES
+    from .data.readers import _image_files as images_in
 
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = images_in(path)
             if not found:
                 raise CLIError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
             files.extend(found)
