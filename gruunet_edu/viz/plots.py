@@ -49,8 +49,10 @@ def _image2d(image) -> np.ndarray:
 
 
 def _show_image(ax, image, title: str | None = None) -> None:
+    from ..data.normalize import percentile_range
+
     arr = _image2d(image)
-    lo, hi = np.percentile(arr, [1, 99.8]) if arr.size else (0.0, 1.0)
+    lo, hi = percentile_range(arr) if arr.size else (0.0, 1.0)
     ax.imshow(arr, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
     _clean(ax, title)
 
@@ -159,11 +161,12 @@ def plot_history(history, title: str | None = None) -> Figure:
 
 
 def _outline_overlay(image, truth, pred) -> np.ndarray:
+    from ..data.normalize import percentile_normalize
+
     arr = _image2d(image)
     if arr.ndim == 3:
         arr = arr.mean(-1)
-    lo, hi = np.percentile(arr, [1, 99.8]) if arr.size else (0.0, 1.0)
-    grey = np.clip((arr - lo) / (hi - lo + 1e-6), 0, 1)
+    grey = percentile_normalize(arr, clip=True) if arr.size else arr
     rgb = np.repeat(grey[..., None], 3, axis=-1).astype(np.float32)
     if truth is not None:
         rgb[boundaries(truth)] = TRUTH_COLOUR
