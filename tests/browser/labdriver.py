@@ -392,11 +392,16 @@ class Lab:
         return errors
 
     def explorer_images(self, selector: str = ".gruunet-explorer") -> list[str]:
-        """The bytes (base64) of every image inside the explorer's widgets, in page order."""
+        """The bytes (base64) of every image that `selector` matches or contains, in page order.
+
+        An ``ipywidgets.Image``'s CSS classes sit on the ``<img>`` itself, so a panel's class
+        selects its image directly.
+        """
         return list(
             self.page.evaluate(
                 """async (selector) => {
-                    const imgs = [...document.querySelectorAll(selector + ' img')];
+                    const imgs = [...document.querySelectorAll(selector)].flatMap(
+                        (el) => (el.tagName === 'IMG' ? [el] : [...el.querySelectorAll('img')]));
                     const out = [];
                     for (const img of imgs) {
                         const response = await fetch(img.src);

@@ -145,10 +145,9 @@ def check_explorer(lab: Lab, screenshot: str, change_timeout_s: float = 60.0) ->
     text = explorer.inner_text()
     for bad in ("Error displaying widget", "model not found"):
         assert bad not in text, f"the explorer shows {bad!r}: {text[:500]!r}"
-    sliders = explorer.locator(".widget-slider")
-    assert sliders.count() >= 1, "no slider in the explorer"
-    named = explorer.locator(".gruunet-explorer-step")
-    step = named.first if named.count() else sliders.first
+    assert explorer.locator(".widget-slider").count() >= 1, "no slider in the explorer"
+    step = explorer.locator(".gruunet-explorer-step").first
+    assert step.count() == 1, "no step slider (class gruunet-explorer-step) in the explorer"
 
     # The explorer's images are blob: URLs; every new value gets a new URL.
     before_src = image_sources(lab, EXPLORER)
@@ -166,8 +165,8 @@ def check_explorer(lab: Lab, screenshot: str, change_timeout_s: float = 60.0) ->
     assert len(after_src) == len(before_src), "the number of images changed"
     after_bytes = lab.explorer_images(EXPLORER)
     assert after_bytes != before_bytes, "the images' src changed but not their content"
-    if state_before:
-        assert lab.explorer_images(state_panel) != state_before, "the h_t panel did not change"
+    assert state_before, "no h_t panel (class gruunet-explorer-panel-state) in the explorer"
+    assert lab.explorer_images(state_panel) != state_before, "the h_t panel did not change"
     assert_no_kernel_tracebacks(lab, "moving the step slider")
     return lab.screenshot(explorer, screenshot)
 
