@@ -51,6 +51,7 @@ from gruunet_edu.data import (
 from gruunet_edu.exercises import hint, use_student_or_reference
 from gruunet_edu.exercises.nb0_data import check_normalize, check_three_class
 from gruunet_edu.training.device import choose_device, default_preset, device_notice
+from gruunet_edu.viz.plots import show_sample
 
 torch.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -170,17 +171,7 @@ target = make_three_class(labels)
 counts = np.bincount(target.ravel(), minlength=3)
 print("pixels per class (background, interior, boundary):", counts.tolist())
 print(f"boundary pixels per nucleus pixel: {counts[2] / (counts[1] + counts[2]):.2f}")
-
-fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-axes[0].imshow(percentile_normalize(image), cmap="gray")
-axes[0].set_title("normalised image")
-axes[1].imshow(np.ma.masked_equal(labels, 0), cmap="tab20", interpolation="nearest")
-axes[1].set_title("instance labels")
-axes[2].imshow(target, cmap="viridis", interpolation="nearest", vmin=0, vmax=2)
-axes[2].set_title("target: 0 background, 1 interior, 2 boundary")
-for ax in axes:
-    ax.axis("off")
-plt.show()
+show_sample(image, labels, target)
 
 # %% [markdown]
 # ## 5. Data on disk and as a PyTorch dataset
