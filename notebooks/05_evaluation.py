@@ -35,6 +35,7 @@ import torch
 from scipy import ndimage as ndi
 
 from gruunet_edu.data import SyntheticNucleiDataset
+from gruunet_edu.evaluation.evaluate import predict_samples
 from gruunet_edu.evaluation.inference import predict_instances
 from gruunet_edu.evaluation.metrics import (
     average_precision,
@@ -210,7 +211,7 @@ plt.show()
 # `evaluate_dataset` pools the object counts of all images before taking ratios.
 
 # %%
-predictions = [predict_instances(model, s.image)[0] for s in samples]
+predictions = predict_samples(model, samples)  # instance labels of every test image
 truths = [s.labels for s in samples]
 scores = evaluate_dataset(truths, predictions)
 print("true nuclei:", scores["n_true"])
@@ -255,7 +256,7 @@ unet = pretrained_model("tiny", arch="unet", **COURSE_TRAINING)
 n_gru, n_unet = count_parameters(model), count_parameters(unet)
 print("parameters within 10% of each other:", abs(n_gru - n_unet) <= 0.1 * n_gru)
 results = {"GRUU-Net": scores}
-results["U-Net"] = evaluate_dataset(truths, [predict_instances(unet, s.image)[0] for s in samples])
+results["U-Net"] = evaluate_dataset(truths, predict_samples(unet, samples))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
