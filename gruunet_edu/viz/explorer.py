@@ -57,7 +57,7 @@ class PCAView:
 
 def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Turn (H, W), (C, H, W) or (1, C, H, W) into a float32 (1, C, H, W) tensor."""
-    x = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
+    x = torch.as_tensor(image)
     if not torch.is_floating_point(x):
         raise ValueError(f"the image must be floating point (got {x.dtype}); normalise it first")
     if x.ndim == 2:
