@@ -38,7 +38,12 @@ from tqdm.auto import tqdm
 from gruunet_edu.data import make_nuclei_sequence, percentile_normalize
 from gruunet_edu.exercises import hint, use_student_or_reference
 from gruunet_edu.exercises.nb1_convgru import check_convgru, check_update, reference_update
-from gruunet_edu.models import ConvGRUCell, FusedConvGRUCell, copy_convgru_weights
+from gruunet_edu.models import (
+    ConvGRUCell,
+    FusedConvGRUCell,
+    copy_convgru_weights,
+    count_parameters,
+)
 
 _ = torch.manual_seed(0)
 
@@ -152,9 +157,7 @@ fused = copy_convgru_weights(readable, FusedConvGRUCell(3, 8))
 x, h = torch.randn(2, 3, 16, 16), torch.randn(2, 8, 16, 16)
 with torch.no_grad():
     print("same output:", torch.allclose(readable(x, h), fused(x, h), atol=1e-5))
-n_readable = sum(p.numel() for p in readable.parameters())
-n_fused = sum(p.numel() for p in fused.parameters())
-print("parameters:", n_readable, "readable,", n_fused, "fused")
+print("parameters:", count_parameters(readable), "readable,", count_parameters(fused), "fused")
 
 # %% [markdown]
 # ## 3. Watching the gates on a time-lapse
