@@ -10,8 +10,10 @@ Instance metrics compare two label images (0 = background, each object one integ
 - the IoU matrix between every true object i and predicted object j, from one contingency table
   (``np.bincount`` over the pairs of labels at each pixel);
 - one-to-one matching at ``IoU >= tau`` (Hungarian assignment with
-  ``scipy.optimize.linear_sum_assignment``; for ``tau >= 0.5`` every object can overlap at most one
-  other by that much, so the matching is then unique), giving true positives TP (matched pairs),
+  ``scipy.optimize.linear_sum_assignment``, :func:`match`; for ``tau > 0.5`` every object can
+  overlap at most one other by that much, so the matching is then unique; at exactly
+  ``tau = 0.5`` an object can tie with two others that each cover half of it, e.g. a 2-pixel
+  nucleus predicted as two 1-pixel objects, and only one of them is matched), giving true positives TP (matched pairs),
   false positives FP (unmatched predictions) and false negatives FN (unmatched true objects);
 - precision ``TP / (TP + FP)``, recall ``TP / (TP + FN)``, F1 ``2 TP / (2 TP + FP + FN)``;
 - average precision in the convention of the 2018 Data Science Bowl and StarDist (Schmidt et al.
@@ -172,8 +174,15 @@ def _counts_to_result(tau, tp, fp, fn, n_true, n_pred, ious, pairs=(), missed=()
     )
 
 
-def _match(iou: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the one-to-one matching with IoU >= tau maximising total IoU."""
+def match(iou: np.ndarray, tau: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the one-to-one matching with IoU >= tau maximising total IoU.
+
+    ``iou`` is the (n_true, n_pred) matrix of :func:`iou_matrix`; ``len(rows)`` is TP. Each row and
+    each column appears at most once, also when an object ties with two others at exactly tau.
+    """
+    iou = np.asarray(iou, dtype=np.float64)
+    if iou.ndim != 2:
+        raise ValueError(f"expected an IoU matrix of shape (n_true, n_pred), got {iou.shape}")
     if iou.size == 0:
         return np.zeros(0, int), np.zeros(0, int)
     eligible = iou >= tau
@@ -186,6 +195,9 @@ def _match(iou: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     return rows[keep], cols[keep]
 
 
+_match = match  # the former private name
+
+
 def match_instances(gt, pred, tau: float = 0.5) -> MatchResult:
     """Match true and predicted objects one-to-one at ``IoU >= tau``; counts and scores."""
     table, gt_ids, pred_ids = contingency(gt, pred)
@@ -194,7 +206,7 @@ def match_instances(gt, pred, tau: float = 0.5) -> MatchResult:
 
 def _match_from_table(table, gt_ids, pred_ids, tau) -> MatchResult:
     iou = _iou_from_table(table)
-    rows, cols = _match(iou, tau)
+    rows, cols = match(iou, tau)
     n_true, n_pred = iou.shape
     tp = rows.size
     pairs = [

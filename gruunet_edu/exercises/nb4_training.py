@@ -2,22 +2,40 @@
 
 The student writes ``soft_dice_loss(logits, target, smooth=1.0)`` and
 ``focal_loss(logits, target, gamma=2.0)`` with the package's conventions (logits (B, K, H, W),
-integer target (B, H, W), one scalar out). Each check runs the student's function and the
-reference (:mod:`gruunet_edu.training.losses`) on several inputs, and when they disagree it
-recognises the usual mistakes by computing them too: a missing softmax, the wrong class axis, a
-missing smoothing term, a per-image or per-class reduction, Dice instead of 1 - Dice, a missing
-focusing factor, a flipped sign...
+integer target (B, H, W), one scalar out):
+
+    Dice_c = (2 sum_i p_ic g_ic + s) / (sum_i p_ic + sum_i g_ic + s),   L_Dice = 1 - mean_c Dice_c
+    FL = -mean_i (1 - p_t,i)^gamma log p_t,i
+
+Each check runs the student's function and the reference (:mod:`gruunet_edu.training.losses`) on
+several inputs: K = 3, 2 and 4 classes, one image, a class absent from the batch, extreme logits
+(size 60, where ``log(softmax(x))`` gives -inf), and other values of ``smooth`` / ``gamma``. It
+compares the value, then the gradient with respect to the logits, and checks that the logits and
+the target are unchanged. When the value differs it recognises the usual mistakes by computing
+them too (a table of known mistakes with their messages): a missing softmax, the wrong class axis,
+a missing smoothing term, a per-image or per-class reduction, a sum where a mean belongs (the
+value is then exactly K or B times the reference), Dice instead of 1 - Dice, a missing or
+detached focusing factor, a flipped sign...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NoReturn
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from gruunet_edu.exercises.core import Exercise, Mismatch, as_tensor, call, expect
+from gruunet_edu.exercises._checks_common import explain, keeps_random_state
+from gruunet_edu.exercises.core import (
+    Exercise,
+    Mismatch,
+    StudentError,
+    as_tensor,
+    call,
+    close,
+    expect,
+)
 from gruunet_edu.training.losses import focal_loss as reference_focal_loss
 from gruunet_edu.training.losses import soft_dice_loss as reference_soft_dice_loss
 
@@ -25,6 +43,7 @@ __all__ = [
     "check_focal_loss",
     "check_soft_dice",
     "focal_exercise",
+    "known_mistake_outputs",
     "reference_focal_loss",
     "reference_soft_dice_loss",
     "soft_dice_exercise",
@@ -35,7 +54,8 @@ NOTEBOOK = "solutions/04_training.ipynb"
 _HINTS = {
     "soft_dice": [
         "Turn logits into probabilities first: p = torch.softmax(logits, dim=1) (dim 1 is the "
-        "class axis of (B, K, H, W)).",
+        "class axis of (B, K, H, W)). Take K from logits.shape[1]: the check also uses 2 and 4 "
+        "classes.",
         "Make the target one-hot with the same layout: F.one_hot(target, K) gives (B, H, W, K); "
         ".permute(0, 3, 1, 2) moves the class axis to dim 1. Then sum p * g and p + g over the "
         "dims (0, 2, 3) to get one number per class.",
@@ -44,154 +64,207 @@ _HINTS = {
     ],
     "focal_loss": [
         "Work with log-probabilities: log_p = torch.log_softmax(logits, dim=1) is stable where "
-        "log(softmax(...)) can give -inf.",
+        "log(softmax(...)) gives -inf for large logits.",
         "Pick the log-probability of the true class at every pixel: "
         "log_pt = log_p.gather(1, target.unsqueeze(1)).squeeze(1), shape (B, H, W); "
-        "pt = log_pt.exp().",
+        "pt = log_pt.exp() (do not detach it: the factor (1 - pt) ** gamma is part of the "
+        "gradient).",
         "loss = -(1 - pt) ** gamma * log_pt, then .mean() over all pixels of all images.",
     ],
 }
 
+WHAT_DICE = "your soft_dice_loss"
+WHAT_FOCAL = "your focal_loss"
+NO_GRAD = (
+    "the value is right but it has no gradient: argmax, .detach(), .item(), torch.tensor(...) "
+    "or NumPy break backpropagation; stay with differentiable torch operations"
+)
+GRAD_ATOL, GRAD_RTOL = 1e-6, 1e-3  # gradients are ~1/(B H W): compare them more tightly
+
 
 # ------------------------------------------------------------------------------ test inputs
-def _cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(description, logits (B, K, H, W), target (B, H, W)) with B, K, H, W all different so a
-    wrong axis cannot pass by accident; the second image lacks class 2 entirely."""
+@dataclass(frozen=True)
+class Case:
+    """One input of the check: logits (B, K, H, W) and an integer target (B, H, W)."""
+
+    name: str
+    logits: torch.Tensor
+    target: torch.Tensor
+
+    @property
+    def k(self) -> int:
+        return self.logits.shape[1]
+
+
+def _cases() -> list[Case]:
+    """B, K, H, W all different within a case, so a wrong axis or a sum where a mean belongs
+    (a factor K, B, H*W) cannot pass by accident; K = 3 first, then 2 and 4 classes."""
     g = torch.Generator().manual_seed(4)
     b, k, h, w = 2, 3, 5, 7
     logits = 2.0 * torch.randn(b, k, h, w, generator=g)
     target = torch.randint(0, k, (b, h, w), generator=g)
     target[1][target[1] == 2] = 0  # class 2 absent from image 1
-    confident = 6.0 * F.one_hot(target, k).permute(0, 3, 1, 2).float() - 3.0
+    onehot = F.one_hot(target, k).permute(0, 3, 1, 2).float()
+    confident = 6.0 * onehot - 3.0
+    wrong = torch.where(torch.rand(b, h, w, generator=g) < 0.4, (target + 1) % k, target)
+    extreme = 120.0 * F.one_hot(wrong, k).permute(0, 3, 1, 2).float() - 60.0  # +-60
+    k2 = torch.randint(0, 2, (3, 4, 6), generator=g)
+    k4 = torch.randint(0, 3, (2, 6, 5), generator=g)  # class 3 absent from the whole batch
     return [
-        ("random logits (B=2, K=3, H=5, W=7)", logits, target),
-        ("confident, mostly correct logits", confident + 0.5 * logits, target),
-        ("one image (B=1)", logits[:1].clone(), target[:1].clone()),
+        Case("random logits (B=2, K=3, H=5, W=7)", logits, target),
+        Case("confident, mostly correct logits", confident + 0.5 * logits, target),
+        Case("one image (B=1)", logits[:1].clone(), target[:1].clone()),
+        Case("extreme logits (+-60, some confidently wrong)", extreme, target),
+        Case("K=2 classes (B=3, H=4, W=6)", 2.0 * torch.randn(3, 2, 4, 6, generator=g), k2),
+        Case(
+            "K=4 classes, class 3 absent (B=2, H=6, W=5)",
+            2.0 * torch.randn(2, 4, 6, 5, generator=g),
+            k4,
+        ),
     ]
 
 
+def _onehot(target: torch.Tensor, k: int) -> torch.Tensor:
+    return F.one_hot(target.long(), k).permute(0, 3, 1, 2).float()  # (B, K, H, W)
+
+
 # ------------------------------------------------------------------------------ Dice mistakes
-def _dice_from_probs(p, g, smooth_num, smooth_den, dims=(0, 2, 3), square=False):
+def _dice(p, g, smooth_num, smooth_den, dims=(0, 2, 3), square=False, two=2.0):
     inter = (p * g).sum(dims)
     den = (p * p).sum(dims) + (g * g).sum(dims) if square else p.sum(dims) + g.sum(dims)
-    return (2.0 * inter + smooth_num) / (den + smooth_den)
+    return (two * inter + smooth_num) / (den + smooth_den)
 
 
-def _onehot(target, k):
-    return F.one_hot(target.long(), k).permute(0, 3, 1, 2).float()
-
-
-def _dice_variants(logits, target, smooth):
-    """name -> (value the mistake would give, message)."""
-    k = logits.shape[1]
+def _dice_variants(logits, target, smooth) -> dict[str, tuple[torch.Tensor, str]]:
+    """name -> (value the mistake gives, message)."""
+    b, k, h, w = logits.shape
     g = _onehot(target, k)
     p = torch.softmax(logits, dim=1)
     s = smooth
+    ref = 1 - _dice(p, g, s, s).mean()
     v: dict[str, tuple[torch.Tensor, str]] = {}
     v["raw logits"] = (
-        1 - _dice_from_probs(logits, g, s, s).mean(),
+        1 - _dice(logits, g, s, s).mean(),
         "softmax is missing: the Dice needs probabilities, p = torch.softmax(logits, dim=1), "
         "not raw logits",
     )
     v["sigmoid"] = (
-        1 - _dice_from_probs(torch.sigmoid(logits), g, s, s).mean(),
+        1 - _dice(torch.sigmoid(logits), g, s, s).mean(),
         "you used a sigmoid: with K exclusive classes the probabilities come from a softmax over "
         "the class axis (dim=1), so that they sum to 1 at every pixel",
     )
+    hard = _onehot(logits.argmax(1), k)
+    v["argmax"] = (
+        1 - _dice(hard, g, s, s).mean(),
+        "you use argmax (hard 0/1 predictions): argmax has no gradient, so the network could "
+        "not learn from this loss; the soft Dice uses the softmax probabilities",
+    )
     for dim in (0, 2, 3):
         v[f"softmax dim {dim}"] = (
-            1 - _dice_from_probs(torch.softmax(logits, dim=dim), g, s, s).mean(),
+            1 - _dice(torch.softmax(logits, dim=dim), g, s, s).mean(),
             f"wrong class axis: your softmax runs over dim={dim}, but the classes are dim=1 of "
             "(B, K, H, W)",
         )
     v["no smoothing"] = (
-        1 - _dice_from_probs(p, g, 0.0, 0.0).mean(),
+        1 - _dice(p, g, 0.0, 0.0).mean(),
         "smoothing is missing: add `smooth` to both the numerator and the denominator, "
         "(2 * intersection + smooth) / (sum p + sum g + smooth)",
     )
     v["smooth numerator only"] = (
-        1 - _dice_from_probs(p, g, s, 0.0).mean(),
+        1 - _dice(p, g, s, 0.0).mean(),
         "smoothing is only in the numerator: add `smooth` to the denominator too",
     )
     v["smooth denominator only"] = (
-        1 - _dice_from_probs(p, g, 0.0, s).mean(),
+        1 - _dice(p, g, 0.0, s).mean(),
         "smoothing is only in the denominator: add `smooth` to the numerator too",
     )
+    v["no factor 2"] = (
+        1 - _dice(p, g, s, s, two=1.0).mean(),
+        "the factor 2 in front of the intersection is missing: Dice = (2 * sum p g + smooth) / "
+        "(sum p + sum g + smooth), which is 1 for a perfect prediction",
+    )
     v["dice not loss"] = (
-        _dice_from_probs(p, g, s, s).mean(),
+        _dice(p, g, s, s).mean(),
         "you return the Dice coefficient itself: the loss to minimise is 1 - mean Dice "
         "(Dice is 1 for a perfect prediction)",
     )
     v["per image"] = (
-        1 - _dice_from_probs(p, g, s, s, dims=(2, 3)).mean(),
+        1 - _dice(p, g, s, s, dims=(2, 3)).mean(),
         "wrong reduction: you compute one Dice per image and class (sums over H, W only); sum "
         "over the batch too (dims (0, 2, 3)) to get one Dice per class, then average the classes",
     )
     v["all classes pooled"] = (
-        1 - _dice_from_probs(p, g, s, s, dims=(0, 1, 2, 3)),
+        1 - _dice(p, g, s, s, dims=(0, 1, 2, 3)),
         "wrong reduction: you pool all classes into a single Dice; compute one Dice per class "
         "(sums over dims (0, 2, 3)) and average those K values",
     )
     v["no background"] = (
-        1 - _dice_from_probs(p, g, s, s)[1:].mean(),
+        1 - _dice(p, g, s, s)[1:].mean(),
         "you left out the background class: average the Dice over all K classes, class 0 too",
     )
     v["squared"] = (
-        1 - _dice_from_probs(p, g, s, s, square=True).mean(),
+        1 - _dice(p, g, s, s, square=True).mean(),
         "you square p and g in the denominator (the V-Net variant): this exercise uses the plain "
         "sums, sum p + sum g",
     )
-    n = p[:, :, :, :].numel() / k
+    n = b * h * w
     v["means"] = (
         1 - ((2.0 * (p * g).sum((0, 2, 3)) / n + s) / ((p + g).sum((0, 2, 3)) / n + s)).mean(),
         "wrong reduction: you average over pixels where the formula sums; with the smoothing "
         "term the two are not the same. Use .sum over dims (0, 2, 3)",
     )
+    v["sum over classes"] = (
+        k * ref,
+        f"your loss is exactly K = {k} times the reference: you sum over the classes where the "
+        "formula averages them, 1 - mean over the K classes",
+    )
+    v["times batch"] = (
+        b * ref,
+        f"your loss is exactly B = {b} times the reference: you sum one loss per image where "
+        "the Dice pools the whole batch",
+    )
     return v
 
 
-def _student_loss(
-    fn: Callable, logits: torch.Tensor, target: torch.Tensor, what: str, label: str, **kwargs
-) -> torch.Tensor:
-    """Call the student's loss on copies; it must not change the logits and must give a scalar."""
-    leaf = logits.clone().requires_grad_(True)  # (B, K, H, W), a leaf so gradients can be seen
-    value = as_tensor(call(fn, leaf, target.clone(), what=what, **kwargs), what)
-    expect(
-        torch.equal(leaf.detach(), logits),
-        "your function changed the logits in place; compute new tensors instead",
-    )
-    _expect_scalar(value, logits, label)
-    return value
+def _dice_gradient_variants(logits, target, smooth) -> dict[str, tuple[Callable, str]]:
+    """name -> (a loss with part of the graph detached, message)."""
+    g = _onehot(target, logits.shape[1])
 
+    def detached_denominator(x):
+        p = torch.softmax(x, 1)
+        den = (p.sum((0, 2, 3)) + g.sum((0, 2, 3)) + smooth).detach()
+        return 1 - ((2 * (p * g).sum((0, 2, 3)) + smooth) / den).mean()
 
-def _check_soft_dice(fn: Callable) -> int:
-    passed = 0
-    for smooth in (1.0, 0.5):
-        for name, logits, target in _cases():
-            where = f"for {name}, smooth={smooth}"
-            value = _student_loss(fn, logits, target, WHAT_DICE, "soft Dice", smooth=smooth)
-            expected = reference_soft_dice_loss(logits, target, smooth=smooth)
-            if _close(value, expected):
-                expect(value.grad_fn is not None, NO_GRAD)
-                passed += 1
-                continue
-            if not torch.isfinite(value).all():
-                raise Mismatch(
-                    f"your loss is {value.item()} {where}; the reference gives "
-                    f"{expected.item():.4f}"
-                )
-            _known_mistake(value, expected, where, _dice_variants(logits, target, smooth))
-    return passed
+    def detached_numerator(x):
+        p = torch.softmax(x, 1)
+        num = (2 * (p * g).sum((0, 2, 3)) + smooth).detach()
+        return 1 - (num / (p.sum((0, 2, 3)) + g.sum((0, 2, 3)) + smooth)).mean()
+
+    return {
+        "detached denominator": (
+            detached_denominator,
+            "the value is right, but no gradient flows through the denominator sum p + sum g: "
+            "you detached it (.detach(), .item() or .data); keep it in the graph",
+        ),
+        "detached numerator": (
+            detached_numerator,
+            "the value is right, but no gradient flows through the intersection sum p g: you "
+            "detached it (.detach(), .item() or .data); keep it in the graph",
+        ),
+    }
 
 
 # ------------------------------------------------------------------------------ focal mistakes
-def _focal_variants(logits, target, gamma):
+def _focal_variants(logits, target, gamma) -> dict[str, tuple[torch.Tensor, str]]:
+    b, k, h, w = logits.shape
     log_p = torch.log_softmax(logits, dim=1)
-    log_pt = log_p.gather(1, target.unsqueeze(1)).squeeze(1)
+    log_pt = log_p.gather(1, target.unsqueeze(1)).squeeze(1)  # (B, H, W)
     pt = log_pt.exp()
+    ref = -((1 - pt) ** gamma * log_pt).mean()
+    ce = -log_pt.mean()
     v: dict[str, tuple[torch.Tensor, str]] = {}
     v["ce"] = (
-        -log_pt.mean(),
+        ce,
         "this is the plain cross-entropy: the focusing factor (1 - p_t) ** gamma is missing",
     )
     v["pt power"] = (
@@ -205,13 +278,34 @@ def _focal_variants(logits, target, gamma):
         "(1 - pt) ** gamma",
     )
     v["sign"] = (
-        ((1 - pt) ** gamma * log_pt).mean(),
+        -ref,
         "the sign is flipped: log p_t <= 0, so the loss is -(1 - p_t) ** gamma * log p_t "
         "(a loss that is positive and falls as p_t rises)",
     )
+    v["factor of the mean"] = (
+        (1 - torch.exp(-ce)) ** gamma * ce,
+        "you apply the factor (1 - p_t) ** gamma to the mean cross-entropy: it must weight "
+        "every pixel's -log p_t before the mean, (-(1 - pt) ** gamma * log_pt).mean()",
+    )
     v["sum"] = (
-        -((1 - pt) ** gamma * log_pt).sum(),
+        b * h * w * ref,
         "wrong reduction: you sum over pixels; take the mean over all pixels of all images",
+    )
+    v["per-image sums"] = (
+        h * w * ref,
+        f"your loss is exactly H*W = {h * w} times the reference: you sum over the pixels of "
+        "each image; take the mean over all pixels of all images",
+    )
+    v["times batch"] = (
+        b * ref,
+        f"your loss is exactly B = {b} times the reference: you sum over the batch (one mean "
+        "per image, then a sum); take the mean over all pixels of all images",
+    )
+    v["over K"] = (
+        ref / k,
+        f"your loss is exactly the reference divided by K = {k}: you take the mean over the "
+        "one-hot tensor (B, K, H, W), K entries per pixel of which only one is non-zero; pick "
+        "the true class first (gather, or sum over dim=1) and average over the B*H*W pixels",
     )
     v["p not log p"] = (
         -((1 - pt) ** gamma * pt).mean(),
@@ -225,6 +319,12 @@ def _focal_variants(logits, target, gamma):
             f"wrong class axis: your (log-)softmax runs over dim={dim}, but the classes are dim=1 "
             "of (B, K, H, W)",
         )
+    sig = torch.nn.functional.logsigmoid(logits).gather(1, target.unsqueeze(1)).squeeze(1)
+    v["sigmoid"] = (
+        -((1 - sig.exp()) ** gamma * sig).mean(),
+        "you used a sigmoid: with K exclusive classes p_t comes from a softmax over the class "
+        "axis, log p = torch.log_softmax(logits, dim=1)",
+    )
     raw = logits.gather(1, target.unsqueeze(1)).squeeze(1)
     v["raw logits"] = (
         -((1 - raw.exp()) ** gamma * raw).mean(),
@@ -233,64 +333,156 @@ def _focal_variants(logits, target, gamma):
     return v
 
 
-def _check_focal_loss(fn: Callable) -> int:
+def _focal_gradient_variants(logits, target, gamma) -> dict[str, tuple[Callable, str]]:
+    def detached_factor(x):
+        lp = torch.log_softmax(x, 1).gather(1, target.unsqueeze(1)).squeeze(1)
+        return -((1 - lp.detach().exp()) ** gamma * lp).mean()
+
+    return {
+        "detached factor": (
+            detached_factor,
+            "the value is right, but no gradient flows through the modulating factor "
+            "(1 - p_t) ** gamma: you detached p_t there (.detach(), .item() or .data); the focal "
+            "loss's gradient includes the factor's own derivative, so keep it in the graph",
+        )
+    }
+
+
+# ------------------------------------------------------------------------------ one loss check
+@dataclass(frozen=True)
+class LossExercise:
+    """What differs between the two loss checks: names, reference, settings and mistake tables."""
+
+    what: str
+    label: str
+    reference: Callable
+    setting: str  # the keyword the student's function takes (smooth / gamma)
+    values: tuple[float, ...]  # the first is the notebook's default
+    variants: Callable[..., dict[str, tuple[torch.Tensor, str]]]
+    gradient_variants: Callable[..., dict[str, tuple[Callable, str]]]
+
+
+def _loss_checks(spec: LossExercise, fn: Callable) -> int:
     passed = 0
-    for gamma in (2.0, 0.5, 0.0):
-        for name, logits, target in _cases():
-            where = f"for {name}, gamma={gamma}"
-            value = _student_loss(fn, logits, target, WHAT_FOCAL, "focal loss", gamma=gamma)
-            expected = reference_focal_loss(logits, target, gamma=gamma)
-            if _close(value, expected):
-                expect(value.grad_fn is not None, NO_GRAD)
-                passed += 1
-                continue
-            if not torch.isfinite(value).all():
-                raise Mismatch(
-                    f"your loss is {value.item()} {where}: log of a negative number or of 0? "
-                    "Use torch.log_softmax(logits, dim=1)"
-                )
-            if gamma == 0.0:
-                raise Mismatch(
-                    f"with gamma=0 the focal loss must equal the cross-entropy "
-                    f"({expected.item():.4f}) but yours gives {value.item():.4f}"
-                )
-            _known_mistake(value, expected, where, _focal_variants(logits, target, gamma))
+    k3_passed = True  # every K = 3 case so far passed: a K != 3 failure is then hard-wired K
+    for value_of_setting in spec.values:
+        kwargs = {spec.setting: value_of_setting}
+        for case in _cases():
+            where = f"for {case.name}, {spec.setting}={value_of_setting}"
+            ok = _one_case(spec, fn, case, kwargs, where, hard_wired_k=k3_passed and case.k != 3)
+            k3_passed = k3_passed and (ok or case.k != 3)
+            passed += 1
     return passed
 
 
-# ------------------------------------------------------------------------------ shared parts
-WHAT_DICE = "your soft_dice_loss"
-WHAT_FOCAL = "your focal_loss"
-NO_GRAD = (
-    "the value is right but it has no gradient: argmax, .detach(), .item() or NumPy break "
-    "backpropagation; stay with differentiable torch operations"
-)
+def _one_case(
+    spec: LossExercise, fn: Callable, case: Case, kwargs: dict, where: str, hard_wired_k: bool
+) -> bool:
+    logits, target = case.logits, case.target
+    leaf = logits.clone().requires_grad_(True)  # (B, K, H, W), a leaf so gradients can be seen
+    given_target = target.clone()
+    hard_k = (
+        f"your code works for K = 3 classes but not for K = {case.k} ({where}): take the number "
+        "of classes from logits.shape[1] instead of writing 3"
+    )
+    try:
+        out = call(fn, leaf, given_target, what=spec.what, **kwargs)
+    except StudentError as err:
+        if hard_wired_k:
+            raise StudentError(f"{err.brief} {hard_k[:1].upper()}{hard_k[1:]}.") from None
+        if "leaf Variable that requires grad" in str(err):
+            raise StudentError(
+                f"{err.brief} You change the logits in place (an operation ending in _, or "
+                "`logits -= ...`); compute new tensors instead."
+            ) from None
+        raise
+    value = as_tensor(out, spec.what)
+    expect(
+        given_target.shape == target.shape and torch.equal(given_target, target),
+        "your function changed the target in place (e.g. target.unsqueeze_(1) or an "
+        "assignment into it): the caller's target must stay as it was; use target.unsqueeze(1), "
+        "which returns a new view",
+    )
+    expect(
+        torch.equal(leaf.detach(), logits),
+        "your function changed the logits in place; compute new tensors instead",
+    )
+    _expect_scalar(value, logits, spec.label)
+    expected = spec.reference(logits, target, **kwargs)
+    if close(value, expected):
+        if "extreme" not in case.name:  # (1 - p_t) ** gamma has no finite slope at p_t = 1
+            _check_gradient(spec, value, leaf, case, kwargs, where)
+        return True
+    default = {spec.setting: spec.values[0]}
+    if kwargs != default and close(value, spec.reference(logits, target, **default)):
+        raise Mismatch(
+            f"your result does not change with {spec.setting} ({where} it equals the loss for "
+            f"{spec.setting}={spec.values[0]}): use the {spec.setting} argument instead of a "
+            "fixed number"
+        )
+    if hard_wired_k:
+        raise Mismatch(hard_k)
+    if not torch.isfinite(value).all():
+        _non_finite(spec, value, case, kwargs, where)
+    if spec.setting == "gamma" and kwargs["gamma"] == 0.0 and case.k == 3:
+        raise Mismatch(
+            f"with gamma=0 the focal loss must equal the cross-entropy ({expected.item():.4f}) "
+            f"but yours gives {value.item():.4f} {where}"
+        )
+    explain(
+        value,
+        expected,
+        lambda: spec.variants(logits, target, **kwargs),
+        f"your loss is {value.item():.4f} {where}, the reference gives {expected.item():.4f}, "
+        "and it is none of the usual mistakes (softmax axis, smoothing, reduction, sign): "
+        "compare your formula term by term with the equation above the exercise",
+    )
+    return False  # not reached: explain raises when the values differ
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    a, b = a.detach().double().reshape(-1), torch.as_tensor(b).detach().double().reshape(-1)
-    return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5))
+def _non_finite(spec: LossExercise, value, case: Case, kwargs: dict, where: str) -> None:
+    if "extreme" in case.name:
+        raise Mismatch(
+            f"your loss is {value.item()} {where}: log(softmax(x)) underflows to log(0) = -inf "
+            "when the logits are large; use torch.log_softmax(logits, dim=1), which computes "
+            "the same thing stably"
+        )
+    if spec.setting == "smooth":
+        raise Mismatch(
+            f"your loss is {value.item()} {where}: a class absent from both the target and the "
+            "prediction gives 0/0 without the smoothing term; add `smooth` to the numerator and "
+            "the denominator"
+        )
+    raise Mismatch(
+        f"your loss is {value.item()} {where}: log of 0 or of a negative number? Use "
+        "torch.log_softmax(logits, dim=1)"
+    )
 
 
-def _known_mistake(
-    value: torch.Tensor,
-    expected: torch.Tensor,
-    where: str,
-    variants: dict[str, tuple[torch.Tensor, str]],
-) -> NoReturn:
-    """Mismatch naming the first mistake whose value ``value`` matches, else the two values."""
-    for wrong, message in variants.values():
-        if _close(value, wrong):
+def _check_gradient(spec: LossExercise, value, leaf, case: Case, kwargs: dict, where: str) -> None:
+    """The gradient of the student's loss with respect to the logits must be the reference's."""
+    expect(value.grad_fn is not None and value.requires_grad, NO_GRAD)
+    (got,) = torch.autograd.grad(value, leaf, allow_unused=True)
+    expect(got is not None, NO_GRAD)
+    ref_leaf = case.logits.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(spec.reference(ref_leaf, case.target, **kwargs), ref_leaf)
+    if close(got, expected, atol=GRAD_ATOL, rtol=GRAD_RTOL):
+        return
+    for loss_fn, message in spec.gradient_variants(case.logits, case.target, **kwargs).values():
+        x = case.logits.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_fn(x), x)
+        if close(got, grad, atol=GRAD_ATOL, rtol=GRAD_RTOL):
             raise Mismatch(message)
     raise Mismatch(
-        f"your loss is {value.item():.4f} {where}, the reference gives "
-        f"{expected.item():.4f}: compare your formula with the equation above the exercise"
+        f"the value is right {where}, but its gradient with respect to the logits is not: part "
+        "of your computation is cut off from autograd (.detach(), .data, .item(), torch.no_grad() "
+        "or NumPy), so no gradient flows through that part"
     )
 
 
 def _expect_scalar(value: torch.Tensor, logits: torch.Tensor, what: str) -> None:
     """Mismatch when the loss is not a single number, naming what its shape suggests."""
-    if value.numel() == 1:
+    if value.numel() == 1 and value.ndim <= 1:
         expect(True, "")
         return
     b, k, h, w = logits.shape
@@ -313,10 +505,54 @@ def _expect_scalar(value: torch.Tensor, logits: torch.Tensor, what: str) -> None
     raise Mismatch(f"the loss must be a single number (a 0-d tensor), yours has shape {shape}")
 
 
+SOFT_DICE = LossExercise(
+    WHAT_DICE,
+    "soft Dice",
+    reference_soft_dice_loss,
+    "smooth",
+    (1.0, 0.5),
+    _dice_variants,
+    _dice_gradient_variants,
+)
+FOCAL = LossExercise(
+    WHAT_FOCAL,
+    "focal loss",
+    reference_focal_loss,
+    "gamma",
+    (2.0, 0.5, 0.0),
+    _focal_variants,
+    _focal_gradient_variants,
+)
+
+
+def known_mistake_outputs() -> list[tuple]:
+    """(mistake, reference, what the mistake gives, atol, rtol) on every input of both checks:
+    values, and gradients for the mistakes that only change the gradient (used by the tests)."""
+    from gruunet_edu.exercises._checks_common import ATOL, RTOL
+
+    rows = []
+    for spec in (SOFT_DICE, FOCAL):
+        for setting in spec.values:
+            kwargs = {spec.setting: setting}
+            for case in _cases():
+                expected = spec.reference(case.logits, case.target, **kwargs)
+                grads = spec.gradient_variants(case.logits, case.target, **kwargs)
+                grads = {} if "extreme" in case.name else grads
+                for name, (out, _) in spec.variants(case.logits, case.target, **kwargs).items():
+                    rows.append((f"{spec.label}: {name}", expected, out, ATOL, RTOL))
+                x = case.logits.clone().requires_grad_(True)
+                (ref_grad,) = torch.autograd.grad(spec.reference(x, case.target, **kwargs), x)
+                for name, (loss_fn, _) in grads.items():
+                    x = case.logits.clone().requires_grad_(True)
+                    (grad,) = torch.autograd.grad(loss_fn(x), x)
+                    rows.append((f"{spec.label}: {name}", ref_grad, grad, GRAD_ATOL, GRAD_RTOL))
+    return rows
+
+
 soft_dice_exercise = Exercise(
     name="soft_dice",
     title="Soft Dice loss",
-    checker=_check_soft_dice,
+    checker=keeps_random_state(lambda fn: _loss_checks(SOFT_DICE, fn)),
     reference=reference_soft_dice_loss,
     hints=_HINTS["soft_dice"],
     solution_notebook=NOTEBOOK,
@@ -326,7 +562,7 @@ check_soft_dice = soft_dice_exercise.check
 focal_exercise = Exercise(
     name="focal_loss",
     title="Focal loss",
-    checker=_check_focal_loss,
+    checker=keeps_random_state(lambda fn: _loss_checks(FOCAL, fn)),
     reference=reference_focal_loss,
     hints=_HINTS["focal_loss"],
     solution_notebook=NOTEBOOK,
