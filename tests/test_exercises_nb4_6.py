@@ -181,7 +181,7 @@ def test_instance_iou_reference_and_loop_pass():
             lambda g, p: _iou(g, p, ids=lambda x: np.arange(1, x.max() + 1)),
             ("not consecutive", "np.unique"),
         ),
-        (lambda g, p: "matrix", ("must return a 2-d array",)),
+        (lambda g, p: "matrix", ("return a NumPy array",)),
     ],
 )
 def test_instance_iou_mistakes(student, fragments):
@@ -202,13 +202,26 @@ def _counts(iou, tau, strict=False, swap=False):
 
 def test_match_counts_reference_passes_and_agrees_with_the_package():
     assert nb5.match_exercise.evaluate(nb5.reference_match_counts).passed
-    assert nb5.match_exercise.evaluate(_counts).passed
     gt = np.zeros((10, 10), np.uint16)
     gt[1:4, 1:4], gt[6:9, 6:9] = 1, 2
     pred = np.zeros_like(gt)
     pred[1:4, 1:5], pred[0:2, 7:10] = 5, 7
     iou = nb5.reference_instance_iou(gt, pred)
     assert nb5.reference_match_counts(iou, 0.5) == nb5.match_counts_of_labels(gt, pred, 0.5)
+
+
+def test_a_tie_at_tau_is_one_match_and_no_count_is_negative():
+    """A 2-pixel nucleus predicted as two 1-pixel objects: IoU exactly 0.5 with both."""
+    gt = np.zeros((1, 4), np.uint16)
+    gt[0, 1:3] = 1
+    pred = np.zeros_like(gt)
+    pred[0, 1], pred[0, 2] = 1, 2
+    iou = nb5.reference_instance_iou(gt, pred)
+    np.testing.assert_allclose(iou, [[0.5, 0.5]])
+    assert nb5.reference_match_counts(iou, 0.5) == (1, 1, 0)
+    assert nb5.match_counts_of_labels(gt, pred, 0.5) == (1, 1, 0)
+    # counting every entry >= tau gives FN = -1: rejected, naming the tie
+    _failed(nb5.match_exercise, _counts, "tie", "matched at most once")
 
 
 @pytest.mark.parametrize(

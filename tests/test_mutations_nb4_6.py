@@ -144,7 +144,11 @@ DICE_WRONG = [
     ("Dice not 1 - Dice", dice_coefficient, "Dice coefficient itself"),
     ("one_hot(target, 3)", dice_three_classes, "logits.shape[1]"),
     ("argmax", dice_argmax, "argmax"),
-    ("detached denominator", dice_detached_denominator, "no gradient flows through the denominator"),
+    (
+        "detached denominator",
+        dice_detached_denominator,
+        "no gradient flows through the denominator",
+    ),
     ("factor 2 missing", dice_no_two, "factor 2"),
     ("background left out", dice_no_background, "background"),
     (".item() then a new tensor", dice_item, "no gradient"),
@@ -420,7 +424,7 @@ IOU_WRONG = [
 def match_ok_greedy(iou, tau=0.5):
     iou = np.asarray(iou)
     used_t, used_p = set(), set()
-    for i, j in sorted(zip(*np.nonzero(iou >= tau)), key=lambda ij: -iou[ij]):
+    for i, j in sorted(zip(*np.nonzero(iou >= tau), strict=True), key=lambda ij: -iou[ij]):
         if i not in used_t and j not in used_p:
             used_t.add(i)
             used_p.add(j)
@@ -841,7 +845,12 @@ def _random_student(fn):
 @pytest.mark.parametrize("name", list(SUITE))
 def test_checks_leave_every_global_random_generator_unchanged(name):
     exercise, wrong, right = SUITE[name]
-    students = [right[0][1], wrong[0][1], _random_student(right[0][1]), _random_student(wrong[1][1])]
+    students = [
+        right[0][1],
+        wrong[0][1],
+        _random_student(right[0][1]),
+        _random_student(wrong[1][1]),
+    ]
     for student in students:
         torch.manual_seed(123), np.random.seed(123), random.seed(123)
         expected = _draws()

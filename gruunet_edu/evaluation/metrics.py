@@ -14,7 +14,8 @@ Instance metrics compare two label images (0 = background, each object one integ
   overlap at most one other by that much, so the matching is then unique; at exactly
   ``tau = 0.5`` an object can tie with two others that each cover half of it, e.g. a 2-pixel
   nucleus predicted as two 1-pixel objects, and only one of them is matched), giving true
-  positives TP (matched pairs), false positives FP (unmatched predictions) and false negatives FN (unmatched true objects);
+  positives TP (matched pairs), false positives FP (unmatched predictions) and false negatives
+  FN (unmatched true objects);
 - precision ``TP / (TP + FP)``, recall ``TP / (TP + FN)``, F1 ``2 TP / (2 TP + FP + FN)``;
 - average precision in the convention of the 2018 Data Science Bowl and StarDist (Schmidt et al.
   2018): ``AP_tau = TP / (TP + FP + FN)`` at each threshold tau = 0.50, 0.55, ..., 0.95, and their
