@@ -240,6 +240,7 @@ def test_match_counts_mistakes(student, fragments):
 # ------------------------------------------------------------------------------ 06 read-out
 def _readout(transform=lambda logits: torch.softmax(logits, 1)[0], source=lambda s: s.h):
     def readout_per_step(model, states):
+        model.eval()
         with torch.no_grad():
             return [transform(model.readout(source(s))).numpy() for s in states]
 
@@ -257,7 +258,7 @@ def test_readout_reference_passes():
         (_readout(lambda x: x[0]), ("logits", "softmax")),
         (_readout(lambda x: torch.softmax(x, 2)[0]), ("wrong class axis", "dim=2")),
         (_readout(lambda x: torch.softmax(x, 1)), ("batch dimension",)),
-        (_readout(lambda x: torch.softmax(x, 1)[0].argmax(0)), ("expected (3,",)),
+        (_readout(lambda x: torch.softmax(x, 1)[0].argmax(0)), ("most likely class",)),
     ],
 )
 def test_readout_mistakes(student, fragments):

@@ -807,7 +807,7 @@ def test_wrong_answer_is_rejected_with_its_cause(name, student, phrase):
 def test_correct_variant_passes(name, student):
     result = SUITE[name][0].evaluate(student)
     assert result.passed, result.text()
-    assert result.checks >= 5
+    assert result.checks >= 2  # inputs compared
 
 
 @pytest.mark.parametrize("name", list(SUITE))

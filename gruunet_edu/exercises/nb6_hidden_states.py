@@ -3,14 +3,18 @@
 The student writes
 
 - ``readout_per_step(model, states)``: for every captured state ``h_t`` the class probabilities
-  ``softmax(model.readout(h_t))`` of the first (only) image, a list of (K, H, W) arrays;
+  ``softmax(model.readout(h_t))`` of the first (only) image, a list of (K, H, W) NumPy arrays,
+  read in eval mode (what the network would predict if it stopped after step t);
 - ``gate_means(states, which)``: the mean of the update gate ``z_t`` (``which="z"``) or the
   reset gate ``r_t`` (``which="r"``) over channels and pixels at every step, shape (S,).
 
-The checks build a small GRUU-Net with fixed random weights, capture its states on a fixed
-image, and compare with the reference; known mistakes (missing softmax, softmax over the wrong
-axis, using ``o_t`` or the final logits, averaging over the wrong axes, z and r swapped...) get
-their own message.
+The references are the package's :mod:`gruunet_edu.viz.readout`. The checks build a small
+GRUU-Net with fixed random weights and non-trivial BatchNorm statistics, capture its states on a
+fixed image (H != W), and compare with the reference on all steps and on a shorter list of steps,
+with the model given in eval mode and in train mode; the caller's list, states and model must be
+left as they were. Known mistakes (missing softmax, softmax over the wrong axis, a sigmoid,
+log-probabilities, train-mode BatchNorm, reading ``o_t``, ``z_t`` or the final logits, the state
+of the step before, averaging over the wrong axes, z and r swapped...) get their own message.
 """
 
 from __future__ import annotations
@@ -22,21 +26,28 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call
+from gruunet_edu.exercises._checks_common import keeps_random_state
+from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.viz.readout import gate_means as reference_gate_means
+from gruunet_edu.viz.readout import readout_per_step as reference_readout_per_step
 
 __all__ = [
     "check_gate_means",
     "check_readout_per_step",
+    "known_mistake_outputs",
     "reference_gate_means",
     "reference_readout_per_step",
 ]
 
 NOTEBOOK = "solutions/06_hidden_states.ipynb"
+ATOL = 1e-5
 
 _HINTS = {
     "readout_per_step": [
         "Every state h_t has the shape of the final state (1, C_h, H, W), so the network's head "
-        "can read it: model.readout(state.h) gives logits (1, K, H, W).",
+        "can read it: model.readout(state.h) gives logits (1, K, H, W). Call model.eval() first: "
+        "a read-out is a prediction, made with BatchNorm's running statistics (the check also "
+        "hands in a model that is in training mode).",
         "Turn the logits into probabilities over the class axis: torch.softmax(logits, dim=1), "
         "then drop the batch dimension with [0].",
         "Inside `with torch.no_grad():` loop `for s in states:` and append "
@@ -50,26 +61,6 @@ _HINTS = {
         "return np.array([getattr(s, which).mean().item() for s in states])",
     ],
 }
-
-
-def reference_readout_per_step(model: torch.nn.Module, states) -> list[np.ndarray]:
-    """softmax(model.readout(h_t))[0] for every step, a list of (K, H, W) float32 arrays."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return [
-                torch.softmax(model.readout(s.h).float(), dim=1)[0].cpu().numpy() for s in states
-            ]
-    finally:
-        model.train(was_training)
-
-
-def reference_gate_means(states, which: str = "z") -> np.ndarray:
-    """Mean of ``z_t`` or ``r_t`` over channels and pixels at every step, (S,)."""
-    if which not in ("z", "r"):
-        raise ValueError(f"which must be 'z' or 'r', got {which!r}")
-    return np.array([float(getattr(s, which).float().mean()) for s in states])
 
 
 @lru_cache(maxsize=1)
@@ -92,149 +83,358 @@ def _setup():
     return model, x, logits, states
 
 
+def _inputs() -> list[tuple[str, torch.nn.Module, list, bool]]:
+    """(description, a fresh copy of the model, the states, whether the model is in train mode).
+
+    The student's code may change BatchNorm statistics or the mode: every case gets its own
+    copy. The shorter list has 3 steps, so a loop over a fixed number of steps fails."""
+    model, _, _, states = _setup()
+    cases = []
+    for name, steps, train in (
+        ("all 5 steps, model in eval mode", slice(None), False),
+        ("steps 1..3 only (3 states), model given in train mode", slice(1, 4), True),
+    ):
+        m = copy.deepcopy(model).train(train)
+        cases.append((name, m, list(states[steps]), train))
+    return cases
+
+
+def _snapshot(states) -> list[tuple[torch.Tensor, ...]]:
+    return [(s.h.clone(), s.z.clone(), s.r.clone()) for s in states]
+
+
+def _expect_unchanged(given: list, states: list, before: list, what: str) -> None:
+    expect(
+        len(given) == len(states) and all(a is b for a, b in zip(given, states, strict=False)),
+        f"your {what} emptied or changed the list of states it was given (e.g. states.pop()): "
+        "the next cells use the same list again; loop over it with `for s in states:` instead",
+    )
+    expect(
+        all(
+            torch.equal(s.h, h) and torch.equal(s.z, z) and torch.equal(s.r, r)
+            for s, (h, z, r) in zip(states, before, strict=True)
+        ),
+        f"your {what} changed the gates or states in place (an operation ending in _, or an "
+        "assignment into s.h, s.z or s.r): compute new tensors instead",
+    )
+
+
 # ------------------------------------------------------------------------------ read-out
+def _probs(model, states, transform: Callable, source: Callable = lambda s: s.h, train=False):
+    """transform(model.readout(source(s))) for every step, on a copy of the model."""
+    m = copy.deepcopy(model).train(train)
+    with torch.no_grad():
+        return np.stack([transform(m.readout(source(s)).float())[0].numpy() for s in states])
+
+
+def _readout_variants(model, states) -> dict[str, tuple[np.ndarray, str]]:
+    """name -> (what the mistake returns, stacked (S, K, H, W), message)."""
+    v: dict[str, tuple[np.ndarray, str]] = {
+        "logits": (
+            _probs(model, states, lambda x: x),
+            "these are logits: apply torch.softmax(..., dim=1) to get class probabilities",
+        ),
+        "sigmoid": (
+            _probs(model, states, torch.sigmoid),
+            "you used a sigmoid: the K classes are exclusive, so the probabilities come from a "
+            "softmax over the class axis, torch.softmax(logits, dim=1)",
+        ),
+        "log_softmax": (
+            _probs(model, states, lambda x: torch.log_softmax(x, 1)),
+            "these are log-probabilities (log_softmax): return the probabilities themselves, "
+            "torch.softmax(logits, dim=1)",
+        ),
+        "train mode": (
+            _probs(model, states, lambda x: torch.softmax(x, 1), train=True),
+            "your read-outs use BatchNorm's statistics of this one image (the model was in "
+            "training mode): call model.eval() first, so BatchNorm uses its running statistics",
+        ),
+        "gate z": (
+            _probs(model, states, lambda x: torch.softmax(x, 1), source=lambda s: s.z),
+            "you read the update gate z_t (s.z) through the head; the state is s.h",
+        ),
+        "gate r": (
+            _probs(model, states, lambda x: torch.softmax(x, 1), source=lambda s: s.r),
+            "you read the reset gate r_t (s.r) through the head; the state is s.h",
+        ),
+    }
+    for dim in (0, 2, 3):
+        v[f"dim {dim}"] = (
+            _probs(model, states, lambda x, d=dim: torch.softmax(x, d)),
+            f"wrong class axis: your softmax runs over dim={dim} of (1, K, H, W); the classes "
+            "are dim=1",
+        )
+    ref = _probs(model, states, lambda x: torch.softmax(x, 1))
+    full = _probs(model, _setup()[3], lambda x: torch.softmax(x, 1))
+    first = [i for i, s in enumerate(_setup()[3]) if s is states[0]][0]
+    before = np.concatenate([full[max(first - 1, 0)][None], full[first : first + len(ref) - 1]])
+    v["previous step"] = (
+        before,
+        "read-out t uses the state of the step before (states[t - 1].h): read each step's own "
+        "state, states[t].h",
+    )
+    return v
+
+
 def _readout_checks(fn: Callable) -> int:
-    model, _, logits, states = _setup()
-    model = copy.deepcopy(model)  # the student's code may change BatchNorm statistics
-    expected = reference_readout_per_step(model, states)
-    try:
-        out = call(fn, model, list(states), what="your readout_per_step")
-    except StudentError as err:
-        if "channels" in str(err):
-            raise StudentError(
-                f"{err}. The head reads the full-resolution state states[t].h (C_h channels), "
-                "not the pooling stream states[t].o"
-            ) from None
-        raise
-    if model.training:
-        model.eval()
-        raise Mismatch(
+    passed = 0
+    _, _, logits, all_states = _setup()
+    for name, model, states, train in _inputs():
+        where = f"for {name}"
+        given, before = list(states), _snapshot(states)
+        expected = reference_readout_per_step(copy.deepcopy(model), states)
+        try:
+            out = call(fn, model, given, what="your readout_per_step")
+        except StudentError as err:
+            raise StudentError(_readout_error(err, name, len(states))) from None
+        _expect_unchanged(given, states, before, "readout_per_step")
+        expect(
+            train or not model.training,
             "your function left the model in training mode; call model.eval() (BatchNorm must "
-            "use its running statistics) or restore the mode it was in"
+            "use its running statistics) or restore the mode it was in",
         )
-    try:
-        got = [np.asarray(as_numpy(p), dtype=np.float64) for p in out]
-    except (TypeError, ValueError):
-        raise Mismatch(
-            "your readout_per_step must return a list with one (K, H, W) array per step, "
-            f"it returned {type(out).__name__}"
-        ) from None
-    if len(got) != len(expected):
-        raise Mismatch(
-            f"you returned {len(got)} read-outs but there are {len(expected)} steps (states)"
+        got = _as_readouts(out, expected, where)
+        got_arr, exp_arr = np.stack(got), np.stack(expected)
+        if np.allclose(got_arr, exp_arr, atol=ATOL):
+            passed += 1
+            continue
+        _explain_readout(got_arr, exp_arr, model, states, logits, all_states, where)
+    return passed
+
+
+def _readout_error(err: StudentError, name: str, n_steps: int) -> str:
+    text = str(err)
+    if "channels" in text:
+        return (
+            f"{err.brief} The head reads the full-resolution state states[t].h (C_h channels), "
+            "not the pooling stream states[t].o."
         )
+    if "requires grad" in text:
+        return (
+            f"{err.brief} The read-out is computed with gradients: wrap the loop in "
+            "`with torch.no_grad():` (or call .detach() before .numpy())."
+        )
+    if "IndexError" in text or "out of range" in text:
+        return (
+            f"{err.brief} This input has {n_steps} steps ({name}): loop over the states you are "
+            "given (for s in states), not over a fixed number of steps."
+        )
+    return err.brief
+
+
+def _as_readouts(out, expected: list[np.ndarray], where: str) -> list[np.ndarray]:
     k, h, w = expected[0].shape
-    for t, (p, e) in enumerate(zip(got, expected, strict=True)):
+    if out is None:
+        raise Mismatch("your readout_per_step returned None: is a `return` statement missing?")
+    if not isinstance(out, list):
+        raise Mismatch(
+            f"your readout_per_step returned a {type(out).__name__}; return a list with one "
+            "(K, H, W) array per step: the next cells index it (readouts[t]) and take its len()"
+        )
+    if len(out) != len(expected):
+        raise Mismatch(
+            f"you returned {len(out)} read-outs but there are {len(expected)} steps (states) "
+            f"{where}: one read-out per state you are given"
+        )
+    got = []
+    for t, p in enumerate(out):
+        if isinstance(p, torch.Tensor):
+            raise Mismatch(
+                f"read-out {t} is a torch tensor; return NumPy arrays (tensor.numpy()): the "
+                "next cells use them with NumPy"
+            )
+        if not isinstance(p, np.ndarray):
+            raise Mismatch(
+                f"read-out {t} is a {type(p).__name__}; return NumPy arrays of shape (K, H, W)"
+            )
         if p.shape == (1, k, h, w):
             raise Mismatch(
                 f"read-out {t} has shape {p.shape}: drop the batch dimension, e.g. with [0]"
             )
-        if p.shape != e.shape:
-            raise Mismatch(f"read-out {t} has shape {p.shape}, expected {e.shape} (K, H, W)")
-    got_arr, exp_arr = np.stack(got), np.stack(expected)
-    if np.allclose(got_arr, exp_arr, atol=1e-5):
-        return len(expected)
-    with torch.no_grad():
-        raw = np.stack([model.readout(s.h)[0].numpy() for s in states])
-        final = torch.softmax(logits, dim=1)[0].numpy()
-    if np.allclose(got_arr, raw, atol=1e-5):
-        raise Mismatch(
-            "these are logits: apply torch.softmax(..., dim=1) to get class probabilities"
-        )
-    if np.issubdtype(np.asarray(out[0]).dtype, np.integer) or np.allclose(
-        got_arr, np.round(got_arr)
-    ):
+        if p.shape in ((h, w), (1, h, w)):
+            raise Mismatch(
+                f"read-out {t} has shape {p.shape}: you return the most likely class per pixel "
+                "(argmax); return the class probabilities, shape (K, H, W)"
+            )
+        if p.shape != (k, h, w):
+            raise Mismatch(f"read-out {t} has shape {p.shape}, expected {(k, h, w)} (K, H, W)")
+        got.append(np.asarray(p, dtype=np.float64))
+    return got
+
+
+def _explain_readout(got, expected, model, states, logits, all_states, where) -> None:
+    if np.allclose(got, np.round(got)):
         raise Mismatch(
             "return the class probabilities (K, H, W), not the most likely class per pixel"
         )
-    for dim in (0, 2, 3):
-        with torch.no_grad():
-            wrong = np.stack(
-                [torch.softmax(model.readout(s.h), dim=dim)[0].numpy() for s in states]
-            )
-        if np.allclose(got_arr, wrong, atol=1e-5):
-            raise Mismatch(
-                f"wrong class axis: your softmax runs over dim={dim} of (1, K, H, W); the classes "
-                "are dim=1"
-            )
-    if all(np.allclose(p, final, atol=1e-5) for p in got):
+    for wrong, message in _readout_variants(model, states).values():
+        if np.allclose(got, wrong, atol=ATOL):
+            raise Mismatch(message)
+    final = torch.softmax(logits, dim=1)[0].numpy()
+    if len(states) > 1 and all(np.allclose(p, final, atol=ATOL) for p in got):
         raise Mismatch(
             "every read-out equals the network's final prediction: read each step's own state "
-            "h_t (states[t].h), not the final logits"
+            "h_t (states[t].h), not the final logits or the last state"
         )
-    sums = got_arr.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-4):
-        raise Mismatch("the class probabilities of a pixel must sum to 1; use a softmax over dim=1")
-    t = int(np.argmax(np.abs(got_arr - exp_arr).reshape(len(got), -1).max(axis=1)))
+    if not np.allclose(got.sum(axis=1), 1.0, atol=1e-4):
+        raise Mismatch(
+            f"the class probabilities of a pixel must sum to 1 {where}; use "
+            "torch.softmax(model.readout(s.h), dim=1)"
+        )
+    t = int(np.argmax(np.abs(got - expected).reshape(len(got), -1).max(axis=1)))
     raise Mismatch(
-        f"read-out {t} differs from softmax(model.readout(states[{t}].h), dim=1)[0] by up to "
-        f"{np.abs(got_arr[t] - exp_arr[t]).max():.3g}"
+        f"read-out {t} {where} is not softmax(model.readout(states[{t}].h), dim=1)[0] in eval "
+        f"mode (largest difference {np.abs(got[t] - expected[t]).max():.3g}), and none of the "
+        "usual mistakes (logits, class axis, train mode, o or z instead of h): check which "
+        "state and which function your loop uses"
     )
 
 
 # ------------------------------------------------------------------------------ gate means
+def _gate_variants(states, which: str) -> dict[str, tuple[np.ndarray, str]]:
+    gates = [getattr(s, which).double() for s in states]  # each (1, C_h, H, W)
+    other = "r" if which == "z" else "z"
+    ref = np.array([float(g.mean()) for g in gates])
+    return {
+        "other gate": (
+            reference_gate_means(states, other),
+            f"for which={which!r} you returned the means of the other gate: z is the update "
+            "gate (s.z), r the reset gate (s.r); use getattr(s, which)",
+        ),
+        "one minus": (
+            1.0 - ref,
+            f"you returned 1 - {which}_t; return the mean of {which}_t itself",
+        ),
+        "state": (
+            np.array([float(s.h.double().mean()) for s in states]),
+            f"these are means of the state h_t; the gate is s.{which}",
+        ),
+        "first channel": (
+            np.array([float(g[0, 0].mean()) for g in gates]),
+            "you average only the first channel (g[0, 0]): average over all channels and pixels",
+        ),
+        "sum": (
+            np.array([float(g.sum()) for g in gates]),
+            "you sum the gate over channels and pixels; take the mean, .mean()",
+        ),
+        "max": (
+            np.array([float(g.max()) for g in gates]),
+            "you return the largest gate value of each step; take the mean, .mean()",
+        ),
+        "sigmoid again": (
+            np.array([float(torch.sigmoid(g).mean()) for g in gates]),
+            "the gates are already sigmoid outputs in [0, 1]: do not apply a sigmoid again, "
+            "just average them",
+        ),
+    }
+
+
 def _gate_checks(fn: Callable) -> int:
     passed = 0
-    _, _, _, states = _setup()
-    s_count = len(states)
-    c = states[0].z.shape[1]
-    for which in ("z", "r"):
-        expected = reference_gate_means(states, which)
-        out = call(fn, list(states), which, what="your gate_means")
-        try:
-            got = np.asarray(as_numpy(out), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise Mismatch(
-                f"your gate_means must return one number per step, shape ({s_count},), "
-                f"it returned {type(out).__name__}"
-            ) from None
-        if got.shape != expected.shape:
-            if got.ndim == 0:
-                raise Mismatch(
-                    f"you returned a single number for which={which!r}: return one mean per "
-                    f"step, shape ({s_count},)"
-                )
-            if got.shape in ((s_count, c), (s_count, 1, c)):
-                raise Mismatch(
-                    f"your result has shape {got.shape}: one value per channel; average over the "
-                    "channels too, to get one number per step"
-                )
-            if got.ndim >= 2 and got.shape[0] == s_count:
-                raise Mismatch(
-                    f"your result has shape {got.shape}: average over channels and pixels, "
-                    f"to get shape ({s_count},)"
-                )
-            raise Mismatch(
-                f"your result has shape {got.shape}, expected ({s_count},): one mean per step"
-            )
-        if np.allclose(got, expected, atol=1e-5):
-            passed += 1
-            continue
-        other = reference_gate_means(states, "r" if which == "z" else "z")
-        if np.allclose(got, other, atol=1e-5):
-            raise Mismatch(
-                f"for which={which!r} you returned the means of the other gate: z is the update "
-                "gate (s.z), r the reset gate (s.r)"
-            )
-        if np.allclose(got, 1.0 - expected, atol=1e-5):
-            raise Mismatch(f"you returned 1 - {which}_t; return the mean of {which}_t itself")
-        h_means = np.array([float(s.h.mean()) for s in states])
-        if np.allclose(got, h_means, atol=1e-5):
-            raise Mismatch(f"these are means of the state h_t; the gate is s.{which}")
-        if got.min() < 0 or got.max() > 1:
-            raise Mismatch("gates come from a sigmoid, so their means lie in [0, 1]; yours do not")
-        raise Mismatch(
-            f"for which={which!r} your means are {np.round(got, 4).tolist()}, expected "
-            f"{np.round(expected, 4).tolist()}"
-        )
+    for name, _, states, _ in _inputs():
+        for which in ("z", "r"):
+            where = f"for {name}, which={which!r}"
+            given, before = list(states), _snapshot(states)
+            expected = reference_gate_means(states, which)
+            try:
+                out = call(fn, given, which, what="your gate_means")
+            except StudentError as err:
+                if "IndexError" in str(err) or "out of range" in str(err):
+                    raise StudentError(
+                        f"{err.brief} This input has {len(states)} steps ({name}): loop over "
+                        "the states you are given, not over a fixed number of steps."
+                    ) from None
+                raise
+            _expect_unchanged(given, states, before, "gate_means")
+            got = _as_means(out, expected, states, which, where)
+            if np.allclose(got, expected, atol=ATOL):
+                passed += 1
+                continue
+            _explain_gates(got, expected, states, which, where)
     return passed
+
+
+def _as_means(out, expected, states, which: str, where: str) -> np.ndarray:
+    s_count, c = len(states), states[0].z.shape[1]
+    h, w = states[0].z.shape[-2:]
+    if out is None:
+        raise Mismatch("your gate_means returned None: is a `return` statement missing?")
+    if not isinstance(out, np.ndarray | list | tuple | torch.Tensor) and not np.isscalar(out):
+        raise Mismatch(
+            f"your gate_means returned a {type(out).__name__}; return a NumPy array with one "
+            f"mean per step, np.array([...]), shape ({s_count},)"
+        )
+    try:
+        got = np.asarray(as_numpy(out) if isinstance(out, torch.Tensor) else out, np.float64)
+    except (TypeError, ValueError):
+        raise Mismatch(
+            f"your gate_means must return one number per step, shape ({s_count},), "
+            f"it returned {type(out).__name__}"
+        ) from None
+    if got.shape == expected.shape:
+        return got
+    if got.ndim == 0:
+        raise Mismatch(
+            f"you returned a single number for which={which!r}: return one mean per step, "
+            f"shape ({s_count},)"
+        )
+    if got.shape in ((s_count, c), (s_count, 1, c)):
+        raise Mismatch(
+            f"your result has shape {got.shape}: one value per channel; average over the "
+            "channels too, to get one number per step"
+        )
+    if got.shape in ((s_count, 1, h, w), (s_count, h, w), (s_count, c, h, w)):
+        raise Mismatch(
+            f"your result has shape {got.shape}: one value per pixel; average over the pixels "
+            "too (and the channels), to get one number per step"
+        )
+    if got.ndim == 1 and got.shape[0] != s_count:
+        raise Mismatch(
+            f"you returned {got.shape[0]} means but there are {s_count} steps {where}: one "
+            "mean per state you are given"
+        )
+    raise Mismatch(f"your result has shape {got.shape}, expected ({s_count},): one mean per step")
+
+
+def _explain_gates(got, expected, states, which: str, where: str) -> None:
+    for wrong, message in _gate_variants(states, which).values():
+        if np.allclose(got, wrong, atol=ATOL):
+            raise Mismatch(message)
+    if len(got) > 1 and np.allclose(got, got[0], atol=ATOL):
+        raise Mismatch(
+            f"you return the same value for every step {where}: compute the mean of each "
+            f"step's own gate, getattr(states[t], {which!r})"
+        )
+    if got.min() < 0 or got.max() > 1:
+        raise Mismatch("gates come from a sigmoid, so their means lie in [0, 1]; yours do not")
+    t = int(np.argmax(np.abs(got - expected)))
+    raise Mismatch(
+        f"the mean at step {t} is {got[t]:.4f} {where}, expected {expected[t]:.4f} = the mean "
+        f"of states[{t}].{which} over its channels and pixels; none of the usual mistakes "
+        "(other gate, 1 - gate, h instead of the gate, sum or max) matches"
+    )
+
+
+def known_mistake_outputs() -> list[tuple]:
+    """(mistake, reference, what the mistake gives, atol, rtol) on every input of both checks
+    (used by the tests)."""
+    rows = []
+    for _, model, states, _ in _inputs():
+        expected = np.stack(reference_readout_per_step(copy.deepcopy(model), states))
+        for name, (wrong, _) in _readout_variants(model, states).items():
+            rows.append((f"readout: {name}", expected, wrong, ATOL, 0.0))
+        for which in ("z", "r"):
+            expected = reference_gate_means(states, which)
+            for name, (wrong, _) in _gate_variants(states, which).items():
+                rows.append((f"gate means: {name}", expected, wrong, ATOL, 0.0))
+    return rows
 
 
 # ------------------------------------------------------------------------------ the exercises
 readout_exercise = Exercise(
     name="readout_per_step",
     title="Per-step read-out",
-    checker=_readout_checks,
+    checker=keeps_random_state(_readout_checks),
     reference=reference_readout_per_step,
     hints=_HINTS["readout_per_step"],
     solution_notebook=NOTEBOOK,
@@ -244,7 +444,7 @@ check_readout_per_step = readout_exercise.check
 gate_exercise = Exercise(
     name="gate_means",
     title="Mean gate value per step",
-    checker=_gate_checks,
+    checker=keeps_random_state(_gate_checks),
     reference=reference_gate_means,
     hints=_HINTS["gate_means"],
     solution_notebook=NOTEBOOK,
