@@ -335,8 +335,9 @@ def _match_checks(fn: Callable) -> int:
             out = call(fn, given, tau, what="your match_counts")
         except StudentError as err:
             if "zero-size" in str(err) or (0 in iou.shape and "empty" in str(err)):
+                shown = name.rsplit(", tau", 1)[0]
                 raise StudentError(
-                    f"{err.brief} This input has {name.split(',')[0]}: a max or argmax over an "
+                    f"{err.brief} This input has {shown}: a max or argmax over an "
                     "empty axis has nothing to return; handle an empty matrix first (then "
                     "tp = 0)."
                 ) from None
@@ -368,25 +369,25 @@ def _explain_counts(got, expected, iou, tau, name, where) -> None:
             f"your counts {where} are those for tau=0.5: use the tau argument instead of a "
             "fixed threshold"
         )
-    if min(got) < 0:
-        raise Mismatch(
-            f"your counts {got} {where} contain a negative number: a pair is counted twice. "
-            "Each object may be matched at most once, also when it ties with two others"
-        )
     if "tie" in name and got[0] > tp:
         which = "one prediction" if "one prediction" in name else "one true object"
         if "both" in name:
             which = "one true object and one prediction"
         raise Mismatch(
-            f"you found {got[0]} matches {where}, expected {tp}: at exactly tau=0.5 {which} "
+            f"you found {got[0]} matches {where}; expected {tp}. At exactly tau=0.5 {which} "
             "can tie with two others, and each object may be matched at most once; count a "
             "pair only if neither of its objects is matched yet"
+        )
+    if min(got) < 0:
+        raise Mismatch(
+            f"your counts {got} {where} contain a negative number: a pair is counted twice. "
+            "Each object may be matched at most once, also when it ties with two others"
         )
     strict = int((iou > tau).sum())
     if got[0] == strict != tp:
         raise Mismatch(
-            f"a pair with IoU exactly equal to tau must count as a match (IoU >= tau); you "
-            f"found {got[0]} matches {where}, expected {tp}"
+            f"A pair with IoU exactly equal to tau must count as a match (IoU >= tau); you "
+            f"found {got[0]} {'match' if got[0] == 1 else 'matches'} {where}, expected {tp}"
         )
     if got[0] == tp and got[1] != fp:
         extra = " (that is n_true - tp)" if got[1] == n_true - tp else ""

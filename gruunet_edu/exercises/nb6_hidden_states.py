@@ -170,7 +170,7 @@ def _readout_variants(model, states) -> dict[str, tuple[np.ndarray, str]]:
     before = np.concatenate([full[max(first - 1, 0)][None], full[first : first + len(ref) - 1]])
     v["previous step"] = (
         before,
-        "read-out t uses the state of the step before (states[t - 1].h): read each step's own "
+        "Read-out t uses the state of the step before (states[t - 1].h): read each step's own "
         "state, states[t].h",
     )
     return v
@@ -240,24 +240,24 @@ def _as_readouts(out, expected: list[np.ndarray], where: str) -> list[np.ndarray
     for t, p in enumerate(out):
         if isinstance(p, torch.Tensor):
             raise Mismatch(
-                f"read-out {t} is a torch tensor; return NumPy arrays (tensor.numpy()): the "
+                f"Read-out {t} is a torch tensor; return NumPy arrays (tensor.numpy()): the "
                 "next cells use them with NumPy"
             )
         if not isinstance(p, np.ndarray):
             raise Mismatch(
-                f"read-out {t} is a {type(p).__name__}; return NumPy arrays of shape (K, H, W)"
+                f"Read-out {t} is a {type(p).__name__}; return NumPy arrays of shape (K, H, W)"
             )
         if p.shape == (1, k, h, w):
             raise Mismatch(
-                f"read-out {t} has shape {p.shape}: drop the batch dimension, e.g. with [0]"
+                f"Read-out {t} has shape {p.shape}: drop the batch dimension, e.g. with [0]"
             )
         if p.shape in ((h, w), (1, h, w)):
             raise Mismatch(
-                f"read-out {t} has shape {p.shape}: you return the most likely class per pixel "
+                f"Read-out {t} has shape {p.shape}: you return the most likely class per pixel "
                 "(argmax); return the class probabilities, shape (K, H, W)"
             )
         if p.shape != (k, h, w):
-            raise Mismatch(f"read-out {t} has shape {p.shape}, expected {(k, h, w)} (K, H, W)")
+            raise Mismatch(f"Read-out {t} has shape {p.shape}, expected {(k, h, w)} (K, H, W)")
         got.append(np.asarray(p, dtype=np.float64))
     return got
 
@@ -283,7 +283,7 @@ def _explain_readout(got, expected, model, states, logits, all_states, where) ->
         )
     t = int(np.argmax(np.abs(got - expected).reshape(len(got), -1).max(axis=1)))
     raise Mismatch(
-        f"read-out {t} {where} is not softmax(model.readout(states[{t}].h), dim=1)[0] in eval "
+        f"Read-out {t} {where} is not softmax(model.readout(states[{t}].h), dim=1)[0] in eval "
         f"mode (largest difference {np.abs(got[t] - expected[t]).max():.3g}), and none of the "
         "usual mistakes (logits, class axis, train mode, o or z instead of h): check which "
         "state and which function your loop uses"
@@ -402,7 +402,8 @@ def _explain_gates(got, expected, states, which: str, where: str) -> None:
             raise Mismatch(message)
     if len(got) > 1 and np.allclose(got, got[0], atol=ATOL):
         raise Mismatch(
-            f"you return the same value for every step {where}: compute the mean of each "
+            f"you return the same value for every step ({where.removeprefix('for ')}): compute "
+            "the mean of each "
             f"step's own gate, getattr(states[t], {which!r})"
         )
     if got.min() < 0 or got.max() > 1:
