@@ -132,9 +132,11 @@ plt.show()
 #
 # A pair is a **match** at threshold $\tau$ when $\mathrm{IoU} \ge \tau$, each object matched at
 # most once. Matched pairs are true positives (TP), unmatched predictions false positives (FP),
-# unmatched true objects false negatives (FN). For $\tau \ge 0.5$ the matching is unique: if
-# $\mathrm{IoU}(A, B) \ge 0.5$ then $B$ covers more than half of $A \cup B$, so no other object
-# disjoint from $B$ can do the same with $A$. From the counts:
+# unmatched true objects false negatives (FN). For $\tau > 0.5$ the matching is unique: if
+# $\mathrm{IoU}(A, B) > 0.5$ then $B$ covers more than half of $A \cup B$, so no other object
+# disjoint from $B$ can do the same with $A$. At exactly $\tau = 0.5$ two objects can tie (a
+# 2-pixel nucleus predicted as two 1-pixel objects has IoU 0.5 with both), and only one of them
+# is matched. From the counts:
 #
 # $$
 # \text{precision} = \frac{TP}{TP + FP}, \quad \text{recall} = \frac{TP}{TP + FN}, \quad
@@ -162,7 +164,8 @@ check_instance_iou(student_instance_iou)
 # %% [markdown]
 # ### Exercise 2: counting matches
 # Write `student_match_counts(iou, tau)` for $\tau \ge 0.5$: return `(tp, fp, fn)` from an IoU
-# matrix of shape `(n_true, n_pred)` (either may be 0). A pair at exactly $\tau$ is a match.
+# matrix of shape `(n_true, n_pred)` (either may be 0). A pair at exactly $\tau$ is a match, and
+# each object is matched at most once (mind the tie at $\tau = 0.5$).
 
 # %% tags=["exercise"]
 def student_match_counts(iou, tau=0.5):

@@ -196,9 +196,6 @@ def match(iou: np.ndarray, tau: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     return rows[keep], cols[keep]
 
 
-_match = match  # the former private name
-
-
 def match_instances(gt, pred, tau: float = 0.5) -> MatchResult:
     """Match true and predicted objects one-to-one at ``IoU >= tau``; counts and scores."""
     table, gt_ids, pred_ids = contingency(gt, pred)
