@@ -328,3 +328,33 @@ def test_hints_are_progressive(name):
     assert "hint 1/" in first and "hint 2/" in second and first != second
     assert len(exercise.hints) >= 3
     exercise.hints_shown = 0
+
+
+# ------------------------------------------------------------------------------ all six
+@pytest.mark.parametrize(
+    "name",
+    ["soft_dice", "focal_loss", "instance_iou", "match_counts", "readout_per_step", "gate_means"],
+)
+def test_unfinished_and_crashing_answers_are_one_sentence(name):
+    def unfinished(*args, **kwargs):
+        raise NotImplementedError("Student exercise: write your code here")
+
+    def crashing(*args, **kwargs):
+        return [1, 2][5]
+
+    exercise = REGISTRY[name]
+    assert exercise.evaluate(unfinished).status == "unfinished"
+    result = exercise.evaluate(crashing)
+    assert result.status == "error" and "IndexError" in result.message
+    assert "[1, 2][5]" in result.message and "\n" not in result.message
+
+
+def test_public_match_pairs_each_object_once():
+    from gruunet_edu.evaluation.metrics import match
+
+    rows, cols = match(np.array([[0.5, 0.5], [0.0, 0.2]]), 0.5)
+    assert rows.tolist() == [0] and len(cols) == 1
+    rows, cols = match(np.zeros((0, 3)), 0.5)
+    assert rows.size == 0 and cols.size == 0
+    with pytest.raises(ValueError, match="n_true, n_pred"):
+        match(np.zeros(3), 0.5)
