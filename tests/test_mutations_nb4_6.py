@@ -132,6 +132,16 @@ def dice_pooled(logits, target, smooth=1.0):
     return 1 - (2 * (p * g).sum() + smooth) / (p.sum() + g.sum() + smooth)
 
 
+def dice_onehot_not_permuted(logits, target, smooth=1.0):
+    p, g = torch.softmax(logits, 1), F.one_hot(target, logits.shape[1]).float()
+    return 1 - _dice_with(p, g, smooth).mean()
+
+
+def dice_onehot_inferred_k(logits, target, smooth=1.0):
+    p, g = torch.softmax(logits, 1), F.one_hot(target).permute(0, 3, 1, 2).float()
+    return 1 - _dice_with(p, g, smooth).mean()
+
+
 DICE_RIGHT = [("loop over classes", dice_ok_loop), ("einsum", dice_ok_einsum)]
 DICE_WRONG = [
     ("raw logits", dice_raw_logits, "softmax is missing"),
@@ -154,6 +164,8 @@ DICE_WRONG = [
     (".item() then a new tensor", dice_item, "no gradient"),
     ("target.unsqueeze_ in place", dice_in_place_target, "changed the target"),
     ("all classes pooled", dice_pooled, "single Dice"),
+    ("one-hot not permuted", dice_onehot_not_permuted, "permute(0, 3, 1, 2)"),
+    ("one_hot without num_classes", dice_onehot_inferred_k, "logits.shape[1]"),
 ]
 
 # ============================================================================== 04 focal loss
@@ -255,6 +267,21 @@ def focal_unsqueeze_in_place(logits, target, gamma=2.0):
     return -((1 - lp.exp()) ** gamma * lp).mean()
 
 
+def focal_gather_without_unsqueeze(logits, target, gamma=2.0):
+    lp = torch.log_softmax(logits, 1).gather(1, target).squeeze(1)
+    return -((1 - lp.exp()) ** gamma * lp).mean()
+
+
+def focal_clamped_log(logits, target, gamma=2.0):
+    pt = torch.softmax(logits, 1).gather(1, target[:, None])[:, 0]
+    return -((1 - pt) ** gamma * torch.log(pt.clamp(min=1e-7))).mean()
+
+
+def focal_alpha(logits, target, gamma=2.0):
+    lp = _log_pt(logits, target)
+    return -(0.25 * (1 - lp.exp()) ** gamma * lp).mean()
+
+
 FOCAL_RIGHT = [("via cross_entropy", focal_ok_ce), ("one-hot sum", focal_ok_onehot)]
 FOCAL_WRONG = [
     ("plain cross-entropy", focal_ce_only, "plain cross-entropy"),
@@ -272,6 +299,9 @@ FOCAL_WRONG = [
     ("softmax over dim 0", focal_softmax_dim0, "wrong class axis"),
     ("no reduction", focal_no_reduction, "per pixel"),
     ("target.unsqueeze_ in place", focal_unsqueeze_in_place, "changed the target"),
+    ("gather without unsqueeze", focal_gather_without_unsqueeze, "target.unsqueeze(1)"),
+    ("log of a clamped softmax", focal_clamped_log, "log_softmax"),
+    ("RetinaNet's alpha = 0.25", focal_alpha, "alpha"),
 ]
 
 # ============================================================================== 05 IoU matrix
@@ -644,6 +674,12 @@ def readout_shifted(model, states):
         return [torch.softmax(model.readout(h), 1)[0].numpy() for h in hs]
 
 
+def readout_whole_model(model, states):
+    model.eval()
+    with torch.no_grad():
+        return [torch.softmax(model(s.h), 1)[0].numpy() for s in states]
+
+
 READOUT_RIGHT = [("loop with squeeze", readout_ok_loop), ("restores the mode", readout_ok_restores)]
 READOUT_WRONG = [
     ("logits", readout_logits, "these are logits"),
@@ -661,6 +697,7 @@ READOUT_WRONG = [
     ("returns a map", readout_map, "list"),
     ("pops the caller's list", readout_pops, "emptied or changed the list"),
     ("previous step's state", readout_shifted, "state of the step before"),
+    ("the whole model on h", readout_whole_model, "model.readout(states[t].h)"),
 ]
 
 # ============================================================================== 06 gate means
@@ -751,6 +788,10 @@ def gates_in_place(states, which="z"):
     return np.array(out)
 
 
+def gates_keepdim(states, which="z"):
+    return np.array([getattr(s, which).mean(dim=(1, 2, 3)).numpy() for s in states])
+
+
 GATES_RIGHT = [("np.mean per step", gates_ok_numpy), ("stacked tensor", gates_ok_stack)]
 GATES_WRONG = [
     ("per channel", gates_per_channel, "one value per channel"),
@@ -768,6 +809,7 @@ GATES_WRONG = [
     ("first step repeated", gates_first_step_repeated, "same value"),
     ("sigmoid again", gates_sigmoid_again, "sigmoid"),
     ("clamps the gates in place", gates_in_place, "changed the gates"),
+    ("shape (S, 1)", gates_keepdim, "one number per step"),
 ]
 
 # ============================================================================== the tests

@@ -30,6 +30,7 @@ from gruunet_edu.exercises._checks_common import explain, keeps_random_state
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
+    RecordCalls,
     StudentError,
     as_tensor,
     call,
@@ -307,6 +308,11 @@ def _focal_variants(logits, target, gamma) -> dict[str, tuple[torch.Tensor, str]
         "one-hot tensor (B, K, H, W), K entries per pixel of which only one is non-zero; pick "
         "the true class first (gather, or sum over dim=1) and average over the B*H*W pixels",
     )
+    v["alpha"] = (
+        0.25 * ref,
+        "your loss is exactly 0.25 times the reference: you multiply by alpha = 0.25, the class "
+        "weight of RetinaNet's focal loss; this exercise has no alpha (all classes weigh 1)",
+    )
     v["p not log p"] = (
         -((1 - pt) ** gamma * pt).mean(),
         "you multiply by p_t where the formula has log p_t",
@@ -363,21 +369,26 @@ class LossExercise:
 
 
 def _loss_checks(spec: LossExercise, fn: Callable) -> int:
-    passed = 0
-    k3_passed = True  # every K = 3 case so far passed: a K != 3 failure is then hard-wired K
+    passed = 0  # every case that returns has passed (a failing one raises)
     for value_of_setting in spec.values:
         kwargs = {spec.setting: value_of_setting}
         for case in _cases():
             where = f"for {case.name}, {spec.setting}={value_of_setting}"
-            ok = _one_case(spec, fn, case, kwargs, where, hard_wired_k=k3_passed and case.k != 3)
-            k3_passed = k3_passed and (ok or case.k != 3)
+            # all earlier cases passed, so a failure for K != 3 is a hard-wired K = 3
+            _one_case(spec, fn, case, kwargs, where, hard_wired_k=case.k != 3 and passed < 6)
             passed += 1
     return passed
 
 
 def _one_case(
-    spec: LossExercise, fn: Callable, case: Case, kwargs: dict, where: str, hard_wired_k: bool
-) -> bool:
+    spec: LossExercise,
+    fn: Callable,
+    case: Case,
+    kwargs: dict,
+    where: str,
+    hard_wired_k: bool,
+) -> None:
+    """Check one input; raises at the first problem. Every earlier input has passed."""
     logits, target = case.logits, case.target
     leaf = logits.clone().requires_grad_(True)  # (B, K, H, W), a leaf so gradients can be seen
     given_target = target.clone()
@@ -390,12 +401,7 @@ def _one_case(
     except StudentError as err:
         if hard_wired_k:
             raise StudentError(f"{err.brief} {hard_k[:1].upper()}{hard_k[1:]}.") from None
-        if "leaf Variable that requires grad" in str(err):
-            raise StudentError(
-                f"{err.brief} You change the logits in place (an operation ending in _, or "
-                "`logits -= ...`); compute new tensors instead."
-            ) from None
-        raise
+        raise StudentError(f"{err.brief} {_explain_error(str(err), fn, case, kwargs)}") from None
     value = as_tensor(out, spec.what)
     expect(
         given_target.shape == target.shape and torch.equal(given_target, target),
@@ -412,7 +418,7 @@ def _one_case(
     if close(value, expected):
         if "extreme" not in case.name:  # (1 - p_t) ** gamma has no finite slope at p_t = 1
             _check_gradient(spec, value, leaf, case, kwargs, where)
-        return True
+        return
     default = {spec.setting: spec.values[0]}
     if kwargs != default and close(value, spec.reference(logits, target, **default)):
         raise Mismatch(
@@ -422,6 +428,13 @@ def _one_case(
         )
     if hard_wired_k:
         raise Mismatch(hard_k)
+    if "extreme" in case.name and spec.setting == "gamma" and torch.isfinite(value).all():
+        raise Mismatch(
+            f"your loss is right for moderate logits but {value.item():.4f} {where}, the "
+            f"reference gives {expected.item():.4f}: with logits this large the softmax of the "
+            "true class underflows to 0, and the log of a clamped probability is not log p_t; "
+            "use torch.log_softmax(logits, dim=1)"
+        )
     if not torch.isfinite(value).all():
         _non_finite(spec, value, case, kwargs, where)
     if spec.setting == "gamma" and kwargs["gamma"] == 0.0 and case.k == 3:
@@ -437,7 +450,55 @@ def _one_case(
         "and it is none of the usual mistakes (softmax axis, smoothing, reduction, sign): "
         "compare your formula term by term with the equation above the exercise",
     )
-    return False  # not reached: explain raises when the values differ
+
+
+_ELEMENTWISE = {
+    "__mul__", "__rmul__", "mul", "__add__", "__radd__", "add", "__sub__", "__rsub__", "sub",
+    "__truediv__", "__rtruediv__", "div", "where",
+}  # fmt: skip
+
+
+def _explain_error(text: str, fn: Callable, case: Case, kwargs: dict) -> str:
+    """One plain sentence about the usual tensor errors of a loss (shapes named)."""
+    b, k, h, w = case.logits.shape
+    if "leaf Variable that requires grad" in text:
+        return (
+            "You change the logits in place (an operation ending in _, or `logits -= ...`); "
+            "compute new tensors instead."
+        )
+    if "Index tensor must have the same number of dimensions" in text:
+        return (
+            f"gather needs an index with as many dimensions as log_p (B, K, H, W) = "
+            f"{(b, k, h, w)}: use target.unsqueeze(1), shape (B, 1, H, W) = {(b, 1, h, w)}, and "
+            ".squeeze(1) after gathering."
+        )
+    if "must match the size of tensor" in text:
+        shapes = _failing_shapes(fn, case, kwargs)
+        said = f"Your failing operation combines tensors of shape {shapes}. " if shapes else ""
+        if (b, h, w, k) in shapes:
+            return (
+                f"{said}F.one_hot(target, K) is (B, H, W, K) = {(b, h, w, k)}: move its class "
+                "axis to dim 1 with .permute(0, 3, 1, 2), so that it matches the probabilities "
+                f"(B, K, H, W) = {(b, k, h, w)}."
+            )
+        if (b, h, w) in shapes:
+            return (
+                f"{said}The target (B, H, W) = {(b, h, w)} holds class numbers: make it one-hot, "
+                f"(B, K, H, W) = {(b, k, h, w)}, before combining it with the probabilities."
+            )
+        return f"{said}The probabilities and the one-hot target are (B, K, H, W) = {(b, k, h, w)}."
+    return ""
+
+
+def _failing_shapes(fn: Callable, case: Case, kwargs: dict) -> list[tuple[int, ...]]:
+    """The shapes of the elementwise operation that raised, found by running the student's code
+    again with its torch calls recorded (the last one recorded is the one that failed)."""
+    with RecordCalls(_ELEMENTWISE) as rec:
+        try:
+            fn(case.logits.clone().requires_grad_(True), case.target.clone(), **kwargs)
+        except Exception:  # the error already reported; only the shapes are wanted
+            pass
+    return rec.calls[-1][1] if rec.calls else []
 
 
 def _non_finite(spec: LossExercise, value, case: Case, kwargs: dict, where: str) -> None:

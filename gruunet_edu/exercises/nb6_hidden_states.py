@@ -204,6 +204,11 @@ def _readout_checks(fn: Callable) -> int:
 
 def _readout_error(err: StudentError, name: str, n_steps: int) -> str:
     text = str(err)
+    if "GRUUNet expects input" in text:
+        return (
+            f"{err.brief} model(...) runs the whole network on an image (1 channel); the head "
+            "alone reads a state: model.readout(states[t].h)."
+        )
     if "channels" in text:
         return (
             f"{err.brief} The head reads the full-resolution state states[t].h (C_h channels), "
@@ -373,6 +378,11 @@ def _as_means(out, expected, states, which: str, where: str) -> np.ndarray:
         ) from None
     if got.shape == expected.shape:
         return got
+    if got.size == s_count and got.ndim > 1 and np.allclose(got.ravel(), expected, atol=ATOL):
+        raise Mismatch(
+            f"your means are right but have shape {got.shape}: return one number per step, "
+            f"shape ({s_count},); use .item() (or float(...)) for each step, or .ravel()"
+        )
     if got.ndim == 0:
         raise Mismatch(
             f"you returned a single number for which={which!r}: return one mean per step, "
