@@ -394,7 +394,8 @@ def _one_case(
     given_target = target.clone()
     hard_k = (
         f"your code works for K = 3 classes but not for K = {case.k} ({where}): take the number "
-        "of classes from logits.shape[1] instead of writing 3"
+        "of classes from logits.shape[1], not a fixed 3 and not the classes found in the target "
+        "(F.one_hot(target) without num_classes misses a class the target lacks)"
     )
     try:
         out = call(fn, leaf, given_target, what=spec.what, **kwargs)
@@ -474,7 +475,8 @@ def _explain_error(text: str, fn: Callable, case: Case, kwargs: dict) -> str:
         )
     if "must match the size of tensor" in text:
         shapes = _failing_shapes(fn, case, kwargs)
-        said = f"Your failing operation combines tensors of shape {shapes}. " if shapes else ""
+        shown = " and ".join(str(shape) for shape in shapes)
+        said = f"The failing operation combines tensors of shape {shown}. " if shapes else ""
         if (b, h, w, k) in shapes:
             return (
                 f"{said}F.one_hot(target, K) is (B, H, W, K) = {(b, h, w, k)}: move its class "
