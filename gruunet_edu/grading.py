@@ -37,6 +37,7 @@ import html
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -233,7 +234,12 @@ def execute(nb: Any, lesson: str, time_limit: float, workdir: Path) -> Run:
         resources={"metadata": {"path": str(course)}},
     )
     try:
-        client.execute(env=kernel_env(home, progress_file), cwd=str(course))
+        client.execute(
+            env=kernel_env(home, progress_file),
+            cwd=str(course),
+            stdout=subprocess.DEVNULL,  # the kernel's own log lines; cell outputs come via ZMQ
+            stderr=subprocess.DEVNULL,
+        )
     except (CellTimeoutError, _OutOfTime):
         run.stopped = TIME_LIMIT
     except DeadKernelError:
@@ -479,7 +485,8 @@ def write_html(rows: list[Row], exercises: list[ExerciseInfo], path: Path) -> Pa
                 tip = f"{ex.title}: {r.message}" if r.message else ex.title
                 out.append(f'<td class="{css}" title="{esc(tip)}">{esc(label)}</td>')
         notes = [
-            f'<span title="{esc(p.message)}">{esc(p.notebook)}: {esc(p.status)}</span>'
+            f'<span title="{esc(p.message)}">'
+            f"{esc(p.notebook if p.notebook != '?' else p.submission)}: {esc(p.status)}</span>"
             for p in problems.get(student, [])
         ]
         out.append(f'<td class="problems">{"; ".join(notes)}</td></tr>')

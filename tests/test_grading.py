@@ -73,7 +73,7 @@ def graded(tmp_path_factory):
     root = submissions(tmp_path_factory.mktemp("submissions"))
     before = file_hashes(root)
     out = tmp_path_factory.mktemp("report")
-    report = grade(root, out, time_limit=40, log=None)
+    report = grade(root, out, time_limit=20, log=None)
     return root, before, report
 
 
