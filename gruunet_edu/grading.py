@@ -65,6 +65,7 @@ INVALID, UNKNOWN, TIME_LIMIT, RAISED, DIED, NO_CHECKS = (
     "kernel died",
     "no checks",
 )
+DUPLICATE = "duplicate"
 
 # What the environment of a graded kernel keeps from the grader's (Python, torch, threads, GPUs).
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "LD_LIBRARY_PATH",
@@ -367,11 +368,33 @@ def grade(
                 f"{found[0].notebook}: {passed}/{checked} passed{extra} "
                 f"({time.monotonic() - start:.0f} s)"
             )
+    rows.extend(_duplicates(rows))
     out.mkdir(parents=True, exist_ok=True)
     report = Report(rows, exercises, out / "grades.csv", out / "grades.html")
     write_csv(rows, report.csv)
     write_html(rows, exercises, report.html)
     return report
+
+
+def _duplicates(rows: list[Row]) -> list[Row]:
+    """A row for each student who submitted the same notebook more than once (the overview
+    shows the last file; the CSV has them all)."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r.notebook != "?" and r.submission not in files.get((r.student, r.notebook), []):
+            files.setdefault((r.student, r.notebook), []).append(r.submission)
+    return [
+        Row(
+            student,
+            notebook,
+            NOTEBOOK_ROW,
+            DUPLICATE,
+            f"submitted {len(names)} times ({', '.join(names)}); the overview shows {names[-1]}",
+            names[-1],
+        )
+        for (student, notebook), names in files.items()
+        if len(names) > 1
+    ]
 
 
 def _exercise_modules() -> dict[str, str]:

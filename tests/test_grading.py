@@ -139,6 +139,15 @@ def test_csv_and_html(graded):
     assert 'title="Three-class target: ' in carol and message[:20] in carol  # on hover
 
 
+def test_a_second_copy_is_flagged(tmp_path):
+    for name in ("alice/first.ipynb", "alice/second.ipynb"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(notebook("x = 1"))
+    rows = grade(tmp_path, tmp_path / "report", time_limit=20, log=None).rows
+    flagged = [r for r in rows if r.status == "duplicate"]
+    assert len(flagged) == 1 and "alice/second.ipynb" in flagged[0].message
+
+
 def test_recognised_from_metadata_then_imports():
     lessons = {LESSON, "01_convgru"}
     modules = {"nb0_data": LESSON, "nb1_convgru": "01_convgru"}
@@ -159,6 +168,9 @@ def test_student_names(tmp_path):
 
 
 def test_cli_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", "--help"])
+    assert exit_info.value.code == 0 and "--time-limit" in capsys.readouterr().out
     assert main(["grade", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 1
     assert "no such folder" in capsys.readouterr().err
     assert main(["grade", str(tmp_path), "--out", str(tmp_path / "r")]) == 1
