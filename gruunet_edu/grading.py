@@ -174,7 +174,7 @@ def kernel_env(home: Path, progress_file: Path, environ: dict[str, str] | None =
         PYTHONNOUSERSITE="1",
         GRUUNET_PROGRESS=str(progress_file),
     )
-    env[CACHE_ENV] = str(cache_dir())  # the grader's model cache, resolved with the real HOME
+    env.setdefault(CACHE_ENV, str(cache_dir()))  # the grader's model cache, with the real HOME
     env.pop("GRUUNET_DEBUG", None)
     return env
 

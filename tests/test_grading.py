@@ -12,7 +12,14 @@ import nbformat
 import pytest
 
 from gruunet_edu.cli import main
-from gruunet_edu.grading import NOTEBOOK_ROW, file_hashes, grade, lesson_of, student_of
+from gruunet_edu.grading import (
+    NOTEBOOK_ROW,
+    file_hashes,
+    grade,
+    kernel_env,
+    lesson_of,
+    student_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -165,6 +172,23 @@ def test_student_names(tmp_path):
     assert student_of(tmp_path / "alice" / "x.ipynb", tmp_path, LESSON) == "alice"
     assert student_of(tmp_path / f"bob-{LESSON}.ipynb", tmp_path, LESSON) == "bob"
     assert student_of(tmp_path / "carol.ipynb", tmp_path, LESSON) == "carol"
+
+
+def test_kernel_environment_keeps_the_graders_away(tmp_path):
+    grader = {
+        "HOME": "/home/grader",
+        "PATH": "/usr/bin",
+        "API_TOKEN": "secret",
+        "GRUUNET_DEVICE": "cpu",
+        "GRUUNET_PROGRESS": "off",
+        "GRUUNET_CACHE": "/models",
+    }
+    env = kernel_env(tmp_path / "home", tmp_path / "p.json", environ=grader)
+    assert env["HOME"] == str(tmp_path / "home") and "API_TOKEN" not in env
+    assert env["PATH"] == "/usr/bin" and env["GRUUNET_DEVICE"] == "cpu"
+    assert env["GRUUNET_PROGRESS"] == str(tmp_path / "p.json")
+    assert env["GRUUNET_CACHE"] == "/models"  # the shared pretrained model, trained once
+    assert "/home/grader" not in "".join(env.values())
 
 
 def test_cli_errors(tmp_path, capsys):
