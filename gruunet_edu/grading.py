@@ -31,6 +31,7 @@ folder keeps it away from the grader's files by default, not by force.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import hashlib
 import html
@@ -197,7 +198,9 @@ def _errors(nb: Any) -> list[str]:
 
 
 def execute(nb: Any, lesson: str, time_limit: float, workdir: Path) -> Run:
-    """Execute ``nb`` (a copy) in a fresh kernel in a temporary course folder under ``workdir``."""
+    """Execute ``nb`` (a copy) in a fresh kernel in a temporary course folder under ``workdir``.
+
+    Runs an event loop of its own: call it from a thread without one (:func:`grade` does)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -235,12 +238,15 @@ def execute(nb: Any, lesson: str, time_limit: float, workdir: Path) -> Run:
         resources={"metadata": {"path": str(course)}},
     )
     try:
-        client.execute(
+        # A loop of its own, closed with its pending tasks (grade() runs this in a worker
+        # thread, so it works inside a notebook's running loop, too).
+        execution = client.async_execute(
             env=kernel_env(home, progress_file),
             cwd=str(course),
             stdout=subprocess.DEVNULL,  # the kernel's own log lines; cell outputs come via ZMQ
             stderr=subprocess.DEVNULL,
         )
+        asyncio.run(execution)
     except (CellTimeoutError, _OutOfTime):
         run.stopped = TIME_LIMIT
     except DeadKernelError:
@@ -341,8 +347,14 @@ def grade(
     out: Path,
     time_limit: float = DEFAULT_TIME_LIMIT,
     log: Callable[[str], None] | None = print,
+    jobs: int = 1,
 ) -> Report:
-    """Grade every notebook under ``submissions``; write ``out/grades.csv`` and ``grades.html``."""
+    """Grade every notebook under ``submissions``; write ``out/grades.csv`` and ``grades.html``.
+
+    ``jobs`` notebooks run at the same time (each in its own kernel); the rows keep file order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from gruunet_edu.progress import course_exercises
 
     submissions, out = Path(submissions), Path(out)
@@ -353,21 +365,26 @@ def grade(
         raise GradingError(f"{submissions}: no .ipynb files in this folder or below it")
     exercises = course_exercises()
     modules = _exercise_modules()
-    rows: list[Row] = []
-    for i, path in enumerate(files):
+
+    def one(path: Path) -> tuple[list[Row], float]:
         start = time.monotonic()
         found = grade_notebook(path, submissions, exercises, time_limit, modules)
-        rows.extend(found)
-        if log is not None:
-            passed = sum(r.status == PASSED for r in found)
-            checked = sum(r.exercise != NOTEBOOK_ROW for r in found)
-            problems = [r.status for r in found if r.exercise == NOTEBOOK_ROW]
-            extra = f"; {', '.join(problems)}" if problems else ""
-            log(
-                f"[{i + 1}/{len(files)}] {path.relative_to(submissions)}: {found[0].student}, "
-                f"{found[0].notebook}: {passed}/{checked} passed{extra} "
-                f"({time.monotonic() - start:.0f} s)"
-            )
+        return found, time.monotonic() - start
+
+    rows: list[Row] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for i, (path, (found, seconds)) in enumerate(zip(files, pool.map(one, files), strict=True)):
+            rows.extend(found)
+            if log is not None:
+                passed = sum(r.status == PASSED for r in found)
+                checked = sum(r.exercise != NOTEBOOK_ROW for r in found)
+                problems = [r.status for r in found if r.exercise == NOTEBOOK_ROW]
+                extra = f"; {', '.join(problems)}" if problems else ""
+                log(
+                    f"[{i + 1}/{len(files)}] {path.relative_to(submissions)}: "
+                    f"{found[0].student}, {found[0].notebook}: {passed}/{checked} passed{extra} "
+                    f"({seconds:.0f} s)"
+                )
     rows.extend(_duplicates(rows))
     out.mkdir(parents=True, exist_ok=True)
     report = Report(rows, exercises, out / "grades.csv", out / "grades.html")
@@ -531,12 +548,22 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     submissions, out = Path(args.submissions), Path(args.out)
     try:
         if out.resolve() == submissions.resolve():
             raise GradingError("--out must not be the submissions folder itself")
-        report = grade(submissions, out, args.time_limit)
+        report = grade(submissions, out, args.time_limit, jobs=args.jobs)
     except GradingError as err:
         print(f"gruunet-edu grade: error: {err}", file=sys.stderr)
         return 1
@@ -571,6 +598,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=DEFAULT_TIME_LIMIT,
         metavar="SECONDS",
         help="per notebook, from its first cell (default: %(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="notebooks run at the same time, each in its own kernel (default: %(default)s)",
     )
     p.set_defaults(func=cmd_grade)
     return p

@@ -80,7 +80,7 @@ def graded(tmp_path_factory):
     root = submissions(tmp_path_factory.mktemp("submissions"))
     before = file_hashes(root)
     out = tmp_path_factory.mktemp("report")
-    report = grade(root, out, time_limit=20, log=None)
+    report = grade(root, out, time_limit=30, log=None, jobs=2)
     return root, before, report
 
 
@@ -150,9 +150,11 @@ def test_a_second_copy_is_flagged(tmp_path):
     for name in ("alice/first.ipynb", "alice/second.ipynb"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(notebook("x = 1"))
-    rows = grade(tmp_path, tmp_path / "report", time_limit=20, log=None).rows
+    rows = grade(tmp_path, tmp_path / "report", time_limit=20, log=None, jobs=2).rows
     flagged = [r for r in rows if r.status == "duplicate"]
     assert len(flagged) == 1 and "alice/second.ipynb" in flagged[0].message
+    in_order = [r.submission for r in rows if r.status == "not checked"]  # 2 jobs, file order
+    assert in_order == ["alice/first.ipynb"] * 2 + ["alice/second.ipynb"] * 2
 
 
 def test_recognised_from_metadata_then_imports():
