@@ -67,6 +67,7 @@ INVALID, UNKNOWN, TIME_LIMIT, RAISED, DIED, NO_CHECKS = (
     "no checks",
 )
 DUPLICATE = "duplicate"
+NOT_EXECUTED = "not executed"  # no kernel could be started for it
 
 # What the environment of a graded kernel keeps from the grader's (Python, torch, threads, GPUs).
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "LD_LIBRARY_PATH",
@@ -94,7 +95,7 @@ class Row:
 class Run:
     """What executing one notebook gave."""
 
-    stopped: str = ""  # "" (ran to the end), TIME_LIMIT or DIED
+    stopped: str = ""  # "" (ran to the end), TIME_LIMIT, DIED or NOT_EXECUTED
     stopped_at: int = 0  # the code cell (1-based) that was running when it stopped
     errors: list[str] = field(default_factory=list)  # one line per cell that raised
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # the progress log entries
@@ -302,10 +303,13 @@ def grade_notebook(
         try:
             run = execute(nb, lesson, time_limit, Path(tmp))
         except Exception as err:  # the kernel did not start, ...
-            message = f"could not be executed: {type(err).__name__}: {err}"
-            run = Run(stopped=DIED, errors=[" ".join(message.split())[:300]])
+            reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+            run = Run(stopped=NOT_EXECUTED, note=f"could not be executed ({reason})")
     rows = []
-    if run.stopped == TIME_LIMIT:
+    if run.stopped == NOT_EXECUTED:
+        rows.append(problem(student, lesson, NOT_EXECUTED, run.note))
+        run.note = ""
+    elif run.stopped == TIME_LIMIT:
         rows.append(
             problem(
                 student,

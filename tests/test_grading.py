@@ -2,7 +2,8 @@
 
 The submissions are tiny notebooks built here that call the real checks of notebook 00 (cheap):
 a solved one, an unfinished one, a half-done one, one that is not valid JSON, one that never ends,
-one that raises, one whose exercises were deleted, and one that is not a course notebook.
+one that raises, one that kills its kernel, one whose exercises were deleted, and one that is not
+a course notebook.
 """
 
 import csv
@@ -11,6 +12,7 @@ import json
 import nbformat
 import pytest
 
+from gruunet_edu import grading
 from gruunet_edu.cli import main
 from gruunet_edu.grading import (
     NOTEBOOK_ROW,
@@ -66,6 +68,9 @@ def submissions(root):
                                       SOLVED_THREE_CLASS, CHECK_THREE_CLASS),
         "grace/deleted.ipynb": notebook(IMPORTS, SOLVED_NORMALIZE),
         "henry/other.ipynb": notebook("print('hello')", metadata={}),
+        "jon/exit.ipynb": notebook(IMPORTS, SOLVED_NORMALIZE, CHECK_NORMALIZE,
+                                   "import os\nos._exit(1)", SOLVED_THREE_CLASS,
+                                   CHECK_THREE_CLASS),
         f"ida_{LESSON}.ipynb": notebook(IMPORTS, SOLVED_NORMALIZE, CHECK_NORMALIZE),
     }  # fmt: skip
     for name, text in files.items():
@@ -131,6 +136,26 @@ def test_deleted_exercises_and_foreign_notebooks(graded):
     assert t[("henry", NOTEBOOK_ROW)][0] == "unknown notebook"
 
 
+def test_a_dead_kernel_gets_a_row(graded):
+    t = table(graded[2])
+    status, message = t[("jon", NOTEBOOK_ROW)]
+    assert status == "kernel died" and "cell 4" in message
+    assert t[("jon", "normalize")][0] == "passed" and t[("jon", "three_class")][0] == "not run"
+
+
+def test_a_notebook_that_cannot_be_executed_gets_a_row(tmp_path, monkeypatch):
+    (tmp_path / "amy.ipynb").write_text(notebook(CHECK_NORMALIZE))
+
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("No such kernel named python3")
+
+    monkeypatch.setattr(grading, "execute", no_kernel)
+    rows = grade(tmp_path, tmp_path / "report", log=None).rows
+    assert [(r.exercise, r.status) for r in rows][0] == (NOTEBOOK_ROW, "not executed")
+    assert "No such kernel" in rows[0].message
+    assert {r.status for r in rows[1:]} == {"not run"}
+
+
 def test_csv_and_html(graded):
     report = graded[2]
     with report.csv.open(newline="") as handle:
@@ -139,7 +164,7 @@ def test_csv_and_html(graded):
     assert len(rows) == len(report.rows)
     assert {r["notebook"] for r in rows if r["student"] == "alice"} == {LESSON}
     page = report.html.read_text()
-    assert page.count('<td class="student">') == 9
+    assert page.count('<td class="student">') == 10
     carol = page.split('<td class="student">carol</td>', 1)[1].split("</tr>", 1)[0]
     assert carol.count('class="done"') == 1 and carol.count('class="wrong"') == 1
     message = dict(table(report))[("carol", "three_class")][1]
