@@ -25,8 +25,9 @@ written to or a damaged file gives one line on stderr (once per kernel) and the 
 damaged file is kept beside the new one as ``gruunet-progress.json.damaged``; reading it for a
 table says so and starts afresh.
 
-This module needs only the standard library (the command line imports it for ``--help``); it
-imports the exercise modules only to list the exercises.
+Importing this module costs only the standard library (the command line imports it to build its
+parser); the atomic writer (``training.checkpoint.write_atomically``) and the exercise modules
+are imported when a check is recorded or the exercises are listed.
 """
 
 from __future__ import annotations
