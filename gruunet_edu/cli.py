@@ -475,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(p, demo=True)
     p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_demo, preset=None)
+
+    from .grading import add_parser as add_grade_parser
+    from .progress import add_parser as add_progress_parser
+
+    add_progress_parser(sub)  # gruunet-edu progress: a student's exercises (progress.py)
+    add_grade_parser(sub)  # gruunet-edu grade: a class's submitted notebooks (grading.py)
     return parser
 
 
