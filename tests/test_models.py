@@ -375,7 +375,7 @@ def test_channels_last_model_computes_the_same_logits(arch: str) -> None:
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
 
 
-# --------------------------------------------------------------------------- building blocks' checks
+# ------------------------------------------------------------------ building blocks' checks
 
 
 @pytest.mark.parametrize("cls", [ConvGRUCell, FusedConvGRUCell])
