@@ -246,7 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _image_files(inputs: list[str]) -> list[Path]:
     from .data.readers import IMAGE_SUFFIXES
-    from .data.readers import _image_files as images_in
+    from .data.readers import image_files as images_in
 
     files: list[Path] = []
     for item in inputs:
