@@ -58,6 +58,33 @@ def _write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def _output_dir(path: str | Path, option: str = "--out") -> Path:
+    """The output folder, created and checked for writing before any slow set-up starts."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{option} {out} is a file; expected a folder (or a path to create one)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"{option} {out}: cannot create this folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {out}: this folder is not writable; choose another {option}")
+    return out
+
+
+def _refuse_finished_run(out: Path, args: argparse.Namespace) -> None:
+    """A folder that holds a run is never replaced silently: --resume or --force decides."""
+    if getattr(args, "resume", False) or getattr(args, "force", False):
+        return
+    found = [name for name in ("model.pt", "history.json") if (out / name).exists()]
+    if found:
+        resume = "continue it with --resume, " if hasattr(args, "resume") else ""
+        raise CLIError(
+            f"{out} already holds a training run ({', '.join(found)}); {resume}replace it with "
+            "--force, or choose another --out"
+        )
+
+
 def _use_agg() -> None:
     """Figures are written to files: use the non-interactive backend (no display needed)."""
     import matplotlib
@@ -108,6 +135,24 @@ def _test_samples(data: Path | None, n: int, size: int, seed: int):
     return _read(splits["test"] if "test" in splits else data)
 
 
+def _check_samples(samples, size_multiple: int, where: Path | str) -> None:
+    """Refuse images the network cannot take; warn about semantic masks given as instances."""
+    from .data.readers import semantic_mask_warning
+    from .models.checks import min_input_size
+
+    smallest = min_input_size(size_multiple)
+    for sample in samples:
+        height, width = sample.image.shape[-2:]
+        if min(height, width) < smallest:
+            raise CLIError(
+                f"{where}: image '{sample.name}' is {height}x{width} px, smaller than the "
+                f"{smallest} px on each side this network needs"
+            )
+        warning = semantic_mask_warning(sample.labels, f"{where}: '{sample.name}'")
+        if warning:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+
+
 def _load_model(path: Path, device):
     from .training.checkpoint import load_model
 
@@ -146,6 +191,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
+    _output_dir(args.out)
     from .data.sample_data import write_sample_dataset
 
     paths = write_sample_dataset(
@@ -161,6 +207,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     """Shared by ``train`` and ``demo``: returns (model, history, val samples, paths)."""
     from .data.dataset import NucleiDataset
     from .models import GRUUNetConfig, build_model
+    from .models.checks import min_input_size
     from .training.device import choose_device, default_preset, set_seed
     from .training.loop import recipe, synthetic_data, train
     from .viz.plots import plot_history, save_figure
@@ -195,6 +242,12 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     if config.val_every > config.total_steps:
         config = config.replace(val_every=config.total_steps)
     model_config = GRUUNetConfig.preset(preset)
+    smallest = min_input_size(model_config.size_multiple)
+    if config.crop < smallest:
+        raise CLIError(
+            f"--crop {config.crop} is too small for the '{preset}' preset: it needs at least "
+            f"{smallest} px (best a multiple of {model_config.size_multiple})"
+        )
     set_seed(args.seed)
     model = build_model(model_config, arch=args.arch)
     if args.data is None:
@@ -203,6 +256,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         source = "synthetic nuclei generated on the fly"
     else:
         train_samples, val_samples = _train_val_samples(Path(args.data), args.seed)
+        _check_samples(train_samples + val_samples, model_config.size_multiple, args.data)
         length = max(len(train_samples), config.batch_size * config.val_every)
         train_set = NucleiDataset(
             train_samples, crop=config.crop, augment=True, seed=args.seed, length=length
@@ -222,8 +276,9 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    out = _output_dir(args.out)
+    _refuse_finished_run(out, args)
     _use_agg()
-    out = Path(args.out)
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
     if history.interrupted:
         if len(history):
@@ -244,57 +299,101 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_files(inputs: list[str]) -> list[Path]:
-    from .data.readers import IMAGE_SUFFIXES
-    from .data.readers import image_files as images_in
+PREDICT_MANIFEST = ".gruunet-predict.json"  # the files predict wrote into its output folder
 
+
+def _written_by_predict(folder: Path) -> set[Path]:
+    """Files an earlier ``predict`` wrote into ``folder`` (never read back as input)."""
+    try:
+        names = json.loads((folder / PREDICT_MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {(folder / name).resolve() for name in names if isinstance(name, str)}
+
+
+def _image_files(inputs: list[str], out: Path) -> list[Path]:
+    """Image files named on the command line or found in the named folders, each once; the
+    outputs of an earlier ``predict`` into ``out`` (or into the folder itself) are skipped."""
+    from .data.readers import IMAGE_SUFFIXES, image_files
+
+    own = _written_by_predict(out)
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = images_in(path)
+            own |= _written_by_predict(path)
+            found = [p for p in image_files(path) if p.resolve() not in own]
             if not found:
                 raise CLIError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
             files.extend(found)
         elif path.is_file():
+            if path.resolve() in own:
+                raise CLIError(f"{path} was written by an earlier predict; it is not an input")
             files.append(path)
         else:
             raise CLIError(f"{path}: no such file or folder")
-    return files
+    unique = {p.resolve(): p for p in files}  # the same file named twice is predicted once
+    return list(unique.values())
+
+
+def _output_stems(files: list[Path]) -> list[str]:
+    """One distinct output name per input: the file's stem, or, where two inputs share it
+    (``img.tif`` and ``img.png``, ``a/000.tif`` and ``b/000.tif``), the stem with the suffix
+    (``img_tif``) and then with as many parent folders as it takes (``a_000_tif``)."""
+
+    def label(path: Path, level: int) -> str:
+        parents = path.resolve().parent.parts[1:]
+        parents = parents[len(parents) - (level - 1) :] if level > 1 else ()
+        return "_".join([*parents, path.stem, path.suffix.lstrip(".").lower()])
+
+    names = [p.stem for p in files]
+    level = 0
+    while len(set(names)) < len(names) and level <= max(len(p.resolve().parts) for p in files):
+        level += 1
+        names = [
+            label(p, level) if names.count(n) > 1 else n for p, n in zip(files, names, strict=True)
+        ]
+    return names
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    out = _output_dir(args.out)
+    files = _image_files(args.images, out)
+    stems = _output_stems(files)
     _use_agg()
     import numpy as np
     import tifffile
 
-    from .data.readers import read_array
+    from .data.readers import read_image
     from .evaluation.inference import predict_instances
     from .training.device import choose_device
     from .viz.plots import prediction_figure, save_figure
 
-    files = _image_files(args.images)
     device = choose_device(args.device)
     model, _ = _load_model(Path(args.checkpoint), device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        image = np.squeeze(read_array(path))
+    written = sorted(p.name for p in _written_by_predict(out))
+    for path, stem in zip(files, stems, strict=True):
+        image = read_image(path)  # RGB(A) becomes grey, as for train and evaluate
         try:
             labels, probs = predict_instances(model, image, device=device, min_size=args.min_size)
         except ValueError as err:
             raise CLIError(f"{path}: {err}") from None
-        label_path = out / f"{path.stem}_labels.tif"
-        tifffile.imwrite(label_path, labels)
+        outputs = [out / f"{stem}_labels.tif", out / f"{stem}_prediction.png"]
         if args.probabilities:
-            tifffile.imwrite(out / f"{path.stem}_probabilities.tif", probs.astype(np.float32))
+            outputs.append(out / f"{stem}_probabilities.tif")
+        written = sorted({*written, *(p.name for p in outputs)})
+        _write_json(out / PREDICT_MANIFEST, {"files": written})  # before the files themselves
+        tifffile.imwrite(outputs[0], labels)
+        if args.probabilities:
+            tifffile.imwrite(outputs[2], probs.astype(np.float32), photometric="minisblack")
         fig = prediction_figure(image, None, labels, title=path.name)
-        figure_path = save_figure(fig, out / f"{path.stem}_prediction.png")
-        print(f"{path}: {int(labels.max())} nuclei -> {label_path}, {figure_path}")
+        figure_path = save_figure(fig, outputs[1])
+        print(f"{path}: {int(labels.max())} nuclei -> {outputs[0]}, {figure_path}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    out = _output_dir(args.out)
     _use_agg()
     from .training.device import choose_device
 
@@ -303,8 +402,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else None
     samples = _test_samples(data, args.n, args.size, args.seed)
     where = data if data else f"{len(samples)} synthetic test images"
+    if data is not None:
+        _check_samples(samples, model.config.size_multiple, data)
     print(f"Evaluating {args.checkpoint} on {where}")
-    report = _write_evaluation(model, samples, Path(args.out), device, args.figures)
+    report = _write_evaluation(model, samples, out, device, args.figures)
     _print_metrics(report["metrics"])
     print(f"Metrics: {report['paths'][0]}")
     print(f"Figures: {', '.join(str(p) for p in report['paths'][1:])}")
@@ -316,7 +417,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .data.sample_data import write_sample_dataset
 
     start = time.perf_counter()
-    out = Path(args.out)
+    out = _output_dir(args.out)
+    _refuse_finished_run(out, args)
     data = out / "data"
     paths = write_sample_dataset(data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed)
     print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
@@ -384,6 +486,9 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force", action="store_true", help="replace a run already in OUT (model.pt, ...)"
+    )
     p.add_argument(
         "--figures",
         type=_non_negative_int,
@@ -478,21 +583,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _handled_interrupt() -> int:
+    """The exit status of a handled Ctrl-C.
+
+    CPython remembers a KeyboardInterrupt that passed through code run by ``exec`` (dataclasses
+    and namedtuples do that while torch is imported) and then ends the process with SIGINT
+    (status -2) although the interrupt was handled; a trivial ``exec`` resets that memory."""
+    exec("None")
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    from .data.readers import DataFormatError
-    from .training.checkpoint import CheckpointError
-    from .training.loop import TrainingDiverged
+    try:  # importing torch takes seconds: Ctrl-C then ends with one line, not a traceback
+        from .data.readers import DataFormatError
+        from .training.checkpoint import CheckpointError
+        from .training.loop import TrainingDiverged
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted while starting", file=sys.stderr)
+        return _handled_interrupt()
 
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _handled_interrupt()
     except (CLIError, CheckpointError, DataFormatError, TrainingDiverged) as err:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -366,3 +366,26 @@ def read_dataset(root: str | Path, layout: str = "auto", allow_empty: bool = Fal
     if layout == "ctc":
         return read_ctc(root, allow_empty=allow_empty)
     return read_dsb(root)
+
+
+def semantic_mask_warning(labels: np.ndarray, name: str = "") -> str | None:
+    """A sentence when instance labels look like a semantic mask (one value per class), else None.
+
+    Instance labels give every nucleus its own value, so each value is one connected region. A
+    mask with a few values (0 / 1 / 2) of which one is made of many separate blobs is a sign that
+    it labels classes (foreground, boundary), not nuclei.
+    """
+    values = np.unique(labels)
+    values = values[values > 0]
+    if not 0 < values.size <= 8:
+        return None
+    for value in values:
+        _, blobs = ndimage.label(labels == value)
+        if blobs >= 3:
+            where = f"{name}: " if name else ""
+            return (
+                f"{where}label {int(value)} is made of {blobs} separate blobs: this looks like a "
+                "semantic mask (one value per class), not instance labels (one value per "
+                "nucleus); instance metrics will count it as one object"
+            )
+    return None
