@@ -445,3 +445,10 @@ def test_network_refuses_nan_pixels_with_their_count() -> None:
     x[0, 0, :2, :3] = float("nan")
     with pytest.raises(ValueError, match=r"6 NaN value\(s\)"):
         model(x)
+
+
+def test_network_runs_on_meta_tensors_for_size_and_flop_counts() -> None:
+    with torch.device("meta"):
+        model = build_model(GRUUNetConfig.preset("tiny"))
+        out = model(torch.empty(1, 1, 32, 32))
+    assert out.is_meta and out.shape == (1, 3, 32, 32)

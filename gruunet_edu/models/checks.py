@@ -49,8 +49,11 @@ def validate_image_batch(x: object, in_channels: int, model_name: str = "model")
 
 
 def check_finite(x: torch.Tensor, owner: str = "model") -> None:
-    """Raise ValueError with the count of NaN values in ``x`` (skipped under torch.compile)."""
-    if torch.compiler.is_compiling():
+    """Raise ValueError with the count of NaN values in ``x``.
+
+    Skipped under torch.compile and for tensors without values (the ``meta`` device, used to
+    count FLOPs and sizes)."""
+    if torch.compiler.is_compiling() or x.is_meta:
         return
     n_nan = int(torch.isnan(x).sum())
     if n_nan:
