@@ -443,7 +443,7 @@ def test_network_refuses_nan_pixels_with_their_count() -> None:
     model = build_model(GRUUNetConfig.preset("tiny"))
     x = torch.zeros(1, 1, 32, 32)
     x[0, 0, :2, :3] = float("nan")
-    with pytest.raises(ValueError, match=r"6 NaN value\(s\)"):
+    with torch.no_grad(), pytest.raises(ValueError, match=r"6 NaN value\(s\)"):
         model(x)
 
 

@@ -9,7 +9,10 @@ import torch.nn.functional as F
 def validate_image_batch(x: object, in_channels: int, model_name: str = "model") -> None:
     """Raise ValueError naming the expected shape (B, in_channels, H, W) unless ``x`` fits.
 
-    Checks, in order: a torch.Tensor, four dimensions, the channel count, a floating dtype.
+    Checks, in order: a torch.Tensor, four dimensions, the channel count, a floating dtype, and,
+    when no gradients are recorded (prediction, evaluation, the explorer), NaN values. During
+    training a NaN input shows up as a NaN loss, which stops the loop with its own message (and
+    costs no extra pass over every batch).
     """
     expected = f"(B, {in_channels}, H, W)"
     if not isinstance(x, torch.Tensor):
@@ -45,7 +48,8 @@ def validate_image_batch(x: object, in_channels: int, model_name: str = "model")
             f"{model_name} expects a floating-point input of shape {expected}, got dtype "
             f"{x.dtype}; convert with x.float() (and normalise the intensities, e.g. to [0, 1])"
         )
-    check_finite(x, model_name)
+    if not torch.is_grad_enabled():  # inference; in training a NaN input stops as a NaN loss
+        check_finite(x, model_name)
 
 
 def check_finite(x: torch.Tensor, owner: str = "model") -> None:
