@@ -10,21 +10,17 @@ the wrong shape) print one clear line and exit with a non-zero status, without a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-PROG = "gruunet-edu"
+from . import cli_files
+from .cli_files import PROG, CLIError
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class CLIError(Exception):
-    """A problem the user can fix; main() prints the message without a traceback."""
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -50,41 +46,6 @@ _non_negative_int = _checked_number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked_number(float, lambda v: v > 0, "a positive number")
 
 
-def _write_json(path: Path, data: Any) -> Path:
-    from .training.loop import _json_safe
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(data), indent=1) + "\n")
-    return path
-
-
-def _output_dir(path: str | Path, option: str = "--out") -> Path:
-    """The output folder, created and checked for writing before any slow set-up starts."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"{option} {out} is a file; expected a folder (or a path to create one)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CLIError(f"{option} {out}: cannot create this folder ({err.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {out}: this folder is not writable; choose another {option}")
-    return out
-
-
-def _refuse_finished_run(out: Path, args: argparse.Namespace) -> None:
-    """A folder that holds a run is never replaced silently: --resume or --force decides."""
-    if getattr(args, "resume", False) or getattr(args, "force", False):
-        return
-    found = [name for name in ("model.pt", "history.json") if (out / name).exists()]
-    if found:
-        resume = "continue it with --resume, " if hasattr(args, "resume") else ""
-        raise CLIError(
-            f"{out} already holds a training run ({', '.join(found)}); {resume}replace it with "
-            "--force, or choose another --out"
-        )
-
-
 def _use_agg() -> None:
     """Figures are written to files: use the non-interactive backend (no display needed)."""
     import matplotlib
@@ -93,105 +54,11 @@ def _use_agg() -> None:
         matplotlib.use("Agg")
 
 
-def _split_dirs(root: Path) -> dict[str, Path]:
-    return {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
-
-
-def _read(folder: Path):
-    from .data.readers import read_dataset
-
-    return read_dataset(folder, allow_empty=True)
-
-
-def _train_val_samples(data: Path, seed: int):
-    """Training and validation samples from a data folder (with train/ and val/ or test/
-    subfolders, or a single folder from which one image in ten is held out)."""
-    import numpy as np
-
-    splits = _split_dirs(data)
-    if "train" in splits:
-        train = _read(splits["train"])
-        held = splits.get("val") or splits.get("test")
-        if held is not None:
-            return train, _read(held)
-        samples = train
-    else:
-        samples = _read(data)
-    if len(samples) < 2:
-        raise CLIError(f"{data}: need at least 2 images to hold one out for validation")
-    order = np.random.default_rng(seed).permutation(len(samples))
-    n_val = max(1, len(samples) // 10)
-    val = [samples[i] for i in sorted(order[:n_val])]
-    train = [samples[i] for i in sorted(order[n_val:])]
-    return train, val
-
-
-def _test_samples(data: Path | None, n: int, size: int, seed: int):
-    if data is None:
-        from .data.dataset import synthetic_samples
-
-        return synthetic_samples(n, size, seed, "test")
-    splits = _split_dirs(data)
-    return _read(splits["test"] if "test" in splits else data)
-
-
-def _check_samples(samples, size_multiple: int, where: Path | str) -> None:
-    """Refuse images the network cannot take; warn about semantic masks given as instances."""
-    from .data.readers import semantic_mask_warning
-    from .models.checks import min_input_size
-
-    smallest = min_input_size(size_multiple)
-    for sample in samples:
-        height, width = sample.image.shape[-2:]
-        if min(height, width) < smallest:
-            raise CLIError(
-                f"{where}: image '{sample.name}' is {height}x{width} px, smaller than the "
-                f"{smallest} px on each side this network needs"
-            )
-        warning = semantic_mask_warning(sample.labels, f"{where}: '{sample.name}'")
-        if warning:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
-
-
-def _load_model(path: Path, device):
-    from .training.checkpoint import load_model
-
-    return load_model(path, map_location=device)
-
-
-def _write_evaluation(model, samples, out: Path, device, figures: int, prefix: str = "") -> dict:
-    """Predict every sample, write metrics JSON, prediction figures and an error gallery."""
-    from .evaluation.evaluate import evaluate_model
-    from .viz.plots import error_gallery, prediction_figure, save_figure
-
-    metrics, preds = evaluate_model(model, samples, device=device)
-    metrics["images"] = [s.name for s in samples]
-    metrics_path = _write_json(out / f"{prefix}metrics.json", metrics)
-    paths = [metrics_path]
-    for i, (sample, pred) in enumerate(zip(samples, preds, strict=True)):
-        if i >= figures:
-            break
-        fig = prediction_figure(sample.image, sample.labels, pred, title=sample.name or f"{i}")
-        paths.append(save_figure(fig, out / f"{prefix}prediction_{i:03d}.png"))
-    gallery = error_gallery([s.image for s in samples], [s.labels for s in samples], preds)
-    paths.append(save_figure(gallery, out / f"{prefix}error_gallery.png"))
-    return {"metrics": metrics, "paths": paths}
-
-
-def _print_metrics(metrics: dict) -> None:
-    print(
-        f"  {metrics['n_images']} images, {metrics['n_true']} true / {metrics['n_pred']} predicted "
-        f"nuclei: Dice {metrics['dice']:.3f}, AP50 {metrics['ap50']:.3f}, "
-        f"mean AP (0.5:0.95) {metrics['mean_ap']:.3f}, F1@0.5 {metrics['f1_50']:.3f}, "
-        f"SEG {metrics['seg']:.3f}"
-    )
-
-
 # ------------------------------------------------------------------------------- commands
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
-    _output_dir(args.out)
+    cli_files.output_dir(args.out)
     from .data.sample_data import write_sample_dataset
 
     paths = write_sample_dataset(
@@ -255,8 +122,8 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         val_samples = val_set.samples
         source = "synthetic nuclei generated on the fly"
     else:
-        train_samples, val_samples = _train_val_samples(Path(args.data), args.seed)
-        _check_samples(train_samples + val_samples, model_config.size_multiple, args.data)
+        train_samples, val_samples = cli_files.train_val_samples(Path(args.data), args.seed)
+        cli_files.check_samples(train_samples + val_samples, model_config.size_multiple, args.data)
         length = max(len(train_samples), config.batch_size * config.val_every)
         train_set = NucleiDataset(
             train_samples, crop=config.crop, augment=True, seed=args.seed, length=length
@@ -276,8 +143,8 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    out = _output_dir(args.out)
-    _refuse_finished_run(out, args)
+    out = cli_files.output_dir(args.out)
+    cli_files.refuse_finished_run(out, args)
     _use_agg()
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
     if history.interrupted:
@@ -289,9 +156,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             print("Interrupted before the first epoch ended: no checkpoint was written.")
         return EXIT_INTERRUPTED
-    report = _write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
+    report = cli_files.write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
     print("Validation set:")
-    _print_metrics(report["metrics"])
+    cli_files.print_metrics(report["metrics"])
     print(f"Checkpoint: {paths['checkpoint']}")
     print(f"History:    {out / 'history.json'} (loss curves: {paths['curves']})")
     print(f"Metrics:    {report['paths'][0]}")
@@ -299,67 +166,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-PREDICT_MANIFEST = ".gruunet-predict.json"  # the files predict wrote into its output folder
-
-
-def _written_by_predict(folder: Path) -> set[Path]:
-    """Files an earlier ``predict`` wrote into ``folder`` (never read back as input)."""
-    try:
-        names = json.loads((folder / PREDICT_MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    return {(folder / name).resolve() for name in names if isinstance(name, str)}
-
-
-def _image_files(inputs: list[str], out: Path) -> list[Path]:
-    """Image files named on the command line or found in the named folders, each once; the
-    outputs of an earlier ``predict`` into ``out`` (or into the folder itself) are skipped."""
-    from .data.readers import IMAGE_SUFFIXES, image_files
-
-    own = _written_by_predict(out)
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            own |= _written_by_predict(path)
-            found = [p for p in image_files(path) if p.resolve() not in own]
-            if not found:
-                raise CLIError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-            files.extend(found)
-        elif path.is_file():
-            if path.resolve() in own:
-                raise CLIError(f"{path} was written by an earlier predict; it is not an input")
-            files.append(path)
-        else:
-            raise CLIError(f"{path}: no such file or folder")
-    unique = {p.resolve(): p for p in files}  # the same file named twice is predicted once
-    return list(unique.values())
-
-
-def _output_stems(files: list[Path]) -> list[str]:
-    """One distinct output name per input: the file's stem, or, where two inputs share it
-    (``img.tif`` and ``img.png``, ``a/000.tif`` and ``b/000.tif``), the stem with the suffix
-    (``img_tif``) and then with as many parent folders as it takes (``a_000_tif``)."""
-
-    def label(path: Path, level: int) -> str:
-        parents = path.resolve().parent.parts[1:]
-        parents = parents[len(parents) - (level - 1) :] if level > 1 else ()
-        return "_".join([*parents, path.stem, path.suffix.lstrip(".").lower()])
-
-    names = [p.stem for p in files]
-    level = 0
-    while len(set(names)) < len(names) and level <= max(len(p.resolve().parts) for p in files):
-        level += 1
-        names = [
-            label(p, level) if names.count(n) > 1 else n for p, n in zip(files, names, strict=True)
-        ]
-    return names
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    out = _output_dir(args.out)
-    files = _image_files(args.images, out)
-    stems = _output_stems(files)
+    out = cli_files.output_dir(args.out)
+    inputs = cli_files.image_files(args.images, out)
+    stems = cli_files.output_stems(inputs)
     _use_agg()
     import numpy as np
     import tifffile
@@ -370,9 +180,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .viz.plots import prediction_figure, save_figure
 
     device = choose_device(args.device)
-    model, _ = _load_model(Path(args.checkpoint), device)
-    written = sorted(p.name for p in _written_by_predict(out))
-    for path, stem in zip(files, stems, strict=True):
+    model, _ = cli_files.load_model(Path(args.checkpoint), device)
+    written = sorted(p.name for p in cli_files.written_by_predict(out))
+    for path, stem in zip(inputs, stems, strict=True):
         image = read_image(path)  # RGB(A) becomes grey, as for train and evaluate
         try:
             labels, probs = predict_instances(model, image, device=device, min_size=args.min_size)
@@ -382,7 +192,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.probabilities:
             outputs.append(out / f"{stem}_probabilities.tif")
         written = sorted({*written, *(p.name for p in outputs)})
-        _write_json(out / PREDICT_MANIFEST, {"files": written})  # before the files themselves
+        # the list of outputs is written before the outputs themselves
+        cli_files.write_json(out / cli_files.PREDICT_MANIFEST, {"files": written})
         tifffile.imwrite(outputs[0], labels)
         if args.probabilities:
             tifffile.imwrite(outputs[2], probs.astype(np.float32), photometric="minisblack")
@@ -393,20 +204,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    out = _output_dir(args.out)
+    out = cli_files.output_dir(args.out)
     _use_agg()
     from .training.device import choose_device
 
     device = choose_device(args.device)
-    model, _ = _load_model(Path(args.checkpoint), device)
+    model, _ = cli_files.load_model(Path(args.checkpoint), device)
     data = Path(args.data) if args.data else None
-    samples = _test_samples(data, args.n, args.size, args.seed)
+    samples = cli_files.test_samples(data, args.n, args.size, args.seed)
     where = data if data else f"{len(samples)} synthetic test images"
     if data is not None:
-        _check_samples(samples, model.config.size_multiple, data)
+        cli_files.check_samples(samples, model.config.size_multiple, data)
     print(f"Evaluating {args.checkpoint} on {where}")
-    report = _write_evaluation(model, samples, out, device, args.figures)
-    _print_metrics(report["metrics"])
+    report = cli_files.write_evaluation(model, samples, out, device, args.figures)
+    cli_files.print_metrics(report["metrics"])
     print(f"Metrics: {report['paths'][0]}")
     print(f"Figures: {', '.join(str(p) for p in report['paths'][1:])}")
     return 0
@@ -417,8 +228,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .data.sample_data import write_sample_dataset
 
     start = time.perf_counter()
-    out = _output_dir(args.out)
-    _refuse_finished_run(out, args)
+    out = cli_files.output_dir(args.out)
+    cli_files.refuse_finished_run(out, args)
     data = out / "data"
     paths = write_sample_dataset(data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed)
     print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
@@ -427,10 +238,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if history.interrupted:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
-    test = _read(paths["test"])
+    test = cli_files.read(paths["test"])
     print("Held-out test set:")
-    report = _write_evaluation(model, test, out, None, args.figures)
-    _print_metrics(report["metrics"])
+    report = cli_files.write_evaluation(model, test, out, None, args.figures)
+    cli_files.print_metrics(report["metrics"])
     print(f"Done in {time.perf_counter() - start:.0f} s.")
     print(f"Checkpoint:  {train_paths['checkpoint']}")
     print(f"Loss curves: {train_paths['curves']}")

@@ -61,11 +61,11 @@ def test_demo_refuses_a_folder_with_a_finished_run(tmp_path, capsys):
 def test_resume_and_force_pass_the_finished_run_check(tmp_path):
     from argparse import Namespace
 
-    from gruunet_edu.cli import _refuse_finished_run
+    from gruunet_edu.cli_files import refuse_finished_run
 
     (tmp_path / "model.pt").write_bytes(b"x")
-    _refuse_finished_run(tmp_path, Namespace(resume=True, force=False))
-    _refuse_finished_run(tmp_path, Namespace(resume=False, force=True))
+    refuse_finished_run(tmp_path, Namespace(resume=True, force=False))
+    refuse_finished_run(tmp_path, Namespace(resume=False, force=True))
 
 
 def test_sample_data_keeps_the_users_images(tmp_path, capsys):
