@@ -32,7 +32,7 @@ lab: venv
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 demo: venv
-	$(VENV)/bin/gruunet-edu demo
+	$(VENV)/bin/gruunet-edu demo --force  # replaces the previous demo in runs/demo
 
 # The pretrained tiny model that the evaluation and hidden-state notebooks share is cached here
 # during the test run (trained once, deterministically, on the first use).

@@ -10,21 +10,17 @@ the wrong shape) print one clear line and exit with a non-zero status, without a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-PROG = "gruunet-edu"
+from . import cli_files
+from .cli_files import PROG, CLIError
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class CLIError(Exception):
-    """A problem the user can fix; main() prints the message without a traceback."""
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -50,14 +46,6 @@ _non_negative_int = _checked_number(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked_number(float, lambda v: v > 0, "a positive number")
 
 
-def _write_json(path: Path, data: Any) -> Path:
-    from .training.loop import _json_safe
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(data), indent=1) + "\n")
-    return path
-
-
 def _use_agg() -> None:
     """Figures are written to files: use the non-interactive backend (no display needed)."""
     import matplotlib
@@ -66,86 +54,11 @@ def _use_agg() -> None:
         matplotlib.use("Agg")
 
 
-def _split_dirs(root: Path) -> dict[str, Path]:
-    return {s: root / s for s in ("train", "val", "test") if (root / s).is_dir()}
-
-
-def _read(folder: Path):
-    from .data.readers import read_dataset
-
-    return read_dataset(folder, allow_empty=True)
-
-
-def _train_val_samples(data: Path, seed: int):
-    """Training and validation samples from a data folder (with train/ and val/ or test/
-    subfolders, or a single folder from which one image in ten is held out)."""
-    import numpy as np
-
-    splits = _split_dirs(data)
-    if "train" in splits:
-        train = _read(splits["train"])
-        held = splits.get("val") or splits.get("test")
-        if held is not None:
-            return train, _read(held)
-        samples = train
-    else:
-        samples = _read(data)
-    if len(samples) < 2:
-        raise CLIError(f"{data}: need at least 2 images to hold one out for validation")
-    order = np.random.default_rng(seed).permutation(len(samples))
-    n_val = max(1, len(samples) // 10)
-    val = [samples[i] for i in sorted(order[:n_val])]
-    train = [samples[i] for i in sorted(order[n_val:])]
-    return train, val
-
-
-def _test_samples(data: Path | None, n: int, size: int, seed: int):
-    if data is None:
-        from .data.dataset import synthetic_samples
-
-        return synthetic_samples(n, size, seed, "test")
-    splits = _split_dirs(data)
-    return _read(splits["test"] if "test" in splits else data)
-
-
-def _load_model(path: Path, device):
-    from .training.checkpoint import load_model
-
-    return load_model(path, map_location=device)
-
-
-def _write_evaluation(model, samples, out: Path, device, figures: int, prefix: str = "") -> dict:
-    """Predict every sample, write metrics JSON, prediction figures and an error gallery."""
-    from .evaluation.evaluate import evaluate_model
-    from .viz.plots import error_gallery, prediction_figure, save_figure
-
-    metrics, preds = evaluate_model(model, samples, device=device)
-    metrics["images"] = [s.name for s in samples]
-    metrics_path = _write_json(out / f"{prefix}metrics.json", metrics)
-    paths = [metrics_path]
-    for i, (sample, pred) in enumerate(zip(samples, preds, strict=True)):
-        if i >= figures:
-            break
-        fig = prediction_figure(sample.image, sample.labels, pred, title=sample.name or f"{i}")
-        paths.append(save_figure(fig, out / f"{prefix}prediction_{i:03d}.png"))
-    gallery = error_gallery([s.image for s in samples], [s.labels for s in samples], preds)
-    paths.append(save_figure(gallery, out / f"{prefix}error_gallery.png"))
-    return {"metrics": metrics, "paths": paths}
-
-
-def _print_metrics(metrics: dict) -> None:
-    print(
-        f"  {metrics['n_images']} images, {metrics['n_true']} true / {metrics['n_pred']} predicted "
-        f"nuclei: Dice {metrics['dice']:.3f}, AP50 {metrics['ap50']:.3f}, "
-        f"mean AP (0.5:0.95) {metrics['mean_ap']:.3f}, F1@0.5 {metrics['f1_50']:.3f}, "
-        f"SEG {metrics['seg']:.3f}"
-    )
-
-
 # ------------------------------------------------------------------------------- commands
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:
+    cli_files.output_dir(args.out)
     from .data.sample_data import write_sample_dataset
 
     paths = write_sample_dataset(
@@ -161,6 +74,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     """Shared by ``train`` and ``demo``: returns (model, history, val samples, paths)."""
     from .data.dataset import NucleiDataset
     from .models import GRUUNetConfig, build_model
+    from .models.checks import min_input_size
     from .training.device import choose_device, default_preset, set_seed
     from .training.loop import recipe, synthetic_data, train
     from .viz.plots import plot_history, save_figure
@@ -195,6 +109,12 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     if config.val_every > config.total_steps:
         config = config.replace(val_every=config.total_steps)
     model_config = GRUUNetConfig.preset(preset)
+    smallest = min_input_size(model_config.size_multiple)
+    if config.crop < smallest:
+        raise CLIError(
+            f"--crop {config.crop} is too small for the '{preset}' preset: it needs at least "
+            f"{smallest} px (best a multiple of {model_config.size_multiple})"
+        )
     set_seed(args.seed)
     model = build_model(model_config, arch=args.arch)
     if args.data is None:
@@ -202,7 +122,8 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         val_samples = val_set.samples
         source = "synthetic nuclei generated on the fly"
     else:
-        train_samples, val_samples = _train_val_samples(Path(args.data), args.seed)
+        train_samples, val_samples = cli_files.train_val_samples(Path(args.data), args.seed)
+        cli_files.check_samples(train_samples + val_samples, model_config.size_multiple, args.data)
         length = max(len(train_samples), config.batch_size * config.val_every)
         train_set = NucleiDataset(
             train_samples, crop=config.crop, augment=True, seed=args.seed, length=length
@@ -222,8 +143,9 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    out = cli_files.output_dir(args.out)
+    cli_files.refuse_finished_run(out, args)
     _use_agg()
-    out = Path(args.out)
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
     if history.interrupted:
         if len(history):
@@ -234,9 +156,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             print("Interrupted before the first epoch ended: no checkpoint was written.")
         return EXIT_INTERRUPTED
-    report = _write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
+    report = cli_files.write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
     print("Validation set:")
-    _print_metrics(report["metrics"])
+    cli_files.print_metrics(report["metrics"])
     print(f"Checkpoint: {paths['checkpoint']}")
     print(f"History:    {out / 'history.json'} (loss curves: {paths['curves']})")
     print(f"Metrics:    {report['paths'][0]}")
@@ -244,68 +166,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_files(inputs: list[str]) -> list[Path]:
-    from .data.readers import IMAGE_SUFFIXES
-    from .data.readers import _image_files as images_in
-
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = images_in(path)
-            if not found:
-                raise CLIError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CLIError(f"{path}: no such file or folder")
-    return files
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
+    out = cli_files.output_dir(args.out)
+    inputs = cli_files.image_files(args.images, out)
+    stems = cli_files.output_stems(inputs)
     _use_agg()
     import numpy as np
     import tifffile
 
-    from .data.readers import read_array
+    from .data.readers import read_image
     from .evaluation.inference import predict_instances
     from .training.device import choose_device
     from .viz.plots import prediction_figure, save_figure
 
-    files = _image_files(args.images)
     device = choose_device(args.device)
-    model, _ = _load_model(Path(args.checkpoint), device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        image = np.squeeze(read_array(path))
+    model, _ = cli_files.load_model(Path(args.checkpoint), device)
+    written = sorted(p.name for p in cli_files.written_by_predict(out))
+    for path, stem in zip(inputs, stems, strict=True):
+        image = read_image(path)  # RGB(A) becomes grey, as for train and evaluate
         try:
             labels, probs = predict_instances(model, image, device=device, min_size=args.min_size)
         except ValueError as err:
             raise CLIError(f"{path}: {err}") from None
-        label_path = out / f"{path.stem}_labels.tif"
-        tifffile.imwrite(label_path, labels)
+        outputs = [out / f"{stem}_labels.tif", out / f"{stem}_prediction.png"]
         if args.probabilities:
-            tifffile.imwrite(out / f"{path.stem}_probabilities.tif", probs.astype(np.float32))
+            outputs.append(out / f"{stem}_probabilities.tif")
+        written = sorted({*written, *(p.name for p in outputs)})
+        # the list of outputs is written before the outputs themselves
+        cli_files.write_json(out / cli_files.PREDICT_MANIFEST, {"files": written})
+        tifffile.imwrite(outputs[0], labels)
+        if args.probabilities:
+            tifffile.imwrite(outputs[2], probs.astype(np.float32), photometric="minisblack")
         fig = prediction_figure(image, None, labels, title=path.name)
-        figure_path = save_figure(fig, out / f"{path.stem}_prediction.png")
-        print(f"{path}: {int(labels.max())} nuclei -> {label_path}, {figure_path}")
+        figure_path = save_figure(fig, outputs[1])
+        print(f"{path}: {int(labels.max())} nuclei -> {outputs[0]}, {figure_path}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    out = cli_files.output_dir(args.out)
     _use_agg()
     from .training.device import choose_device
 
     device = choose_device(args.device)
-    model, _ = _load_model(Path(args.checkpoint), device)
+    model, _ = cli_files.load_model(Path(args.checkpoint), device)
     data = Path(args.data) if args.data else None
-    samples = _test_samples(data, args.n, args.size, args.seed)
+    samples = cli_files.test_samples(data, args.n, args.size, args.seed)
     where = data if data else f"{len(samples)} synthetic test images"
+    if data is not None:
+        cli_files.check_samples(samples, model.config.size_multiple, data)
     print(f"Evaluating {args.checkpoint} on {where}")
-    report = _write_evaluation(model, samples, Path(args.out), device, args.figures)
-    _print_metrics(report["metrics"])
+    report = cli_files.write_evaluation(model, samples, out, device, args.figures)
+    cli_files.print_metrics(report["metrics"])
     print(f"Metrics: {report['paths'][0]}")
     print(f"Figures: {', '.join(str(p) for p in report['paths'][1:])}")
     return 0
@@ -316,7 +228,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .data.sample_data import write_sample_dataset
 
     start = time.perf_counter()
-    out = Path(args.out)
+    out = cli_files.output_dir(args.out)
+    cli_files.refuse_finished_run(out, args)
     data = out / "data"
     paths = write_sample_dataset(data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed)
     print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
@@ -325,10 +238,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if history.interrupted:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
-    test = _read(paths["test"])
+    test = cli_files.read(paths["test"])
     print("Held-out test set:")
-    report = _write_evaluation(model, test, out, None, args.figures)
-    _print_metrics(report["metrics"])
+    report = cli_files.write_evaluation(model, test, out, None, args.figures)
+    cli_files.print_metrics(report["metrics"])
     print(f"Done in {time.perf_counter() - start:.0f} s.")
     print(f"Checkpoint:  {train_paths['checkpoint']}")
     print(f"Loss curves: {train_paths['curves']}")
@@ -384,6 +297,9 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force", action="store_true", help="replace a run already in OUT (model.pt, ...)"
+    )
     p.add_argument(
         "--figures",
         type=_non_negative_int,
@@ -484,21 +400,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _handled_interrupt() -> int:
+    """The exit status of a handled Ctrl-C.
+
+    CPython remembers a KeyboardInterrupt that passed through code run by ``exec`` (dataclasses
+    and namedtuples do that while torch is imported) and then ends the process with SIGINT
+    (status -2) although the interrupt was handled; a trivial ``exec`` resets that memory."""
+    exec("None")
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    from .data.readers import DataFormatError
-    from .training.checkpoint import CheckpointError
-    from .training.loop import TrainingDiverged
+    try:  # importing torch takes seconds: Ctrl-C then ends with one line, not a traceback
+        from .data.readers import DataFormatError
+        from .training.checkpoint import CheckpointError
+        from .training.loop import TrainingDiverged
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted while starting", file=sys.stderr)
+        return _handled_interrupt()
 
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _handled_interrupt()
     except (CLIError, CheckpointError, DataFormatError, TrainingDiverged) as err:
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -132,7 +132,7 @@ def test_user_errors_give_one_clear_line(trained, tmp_path, capsys):
                 "--out",
                 str(tmp_path / "p"),
             ],
-            "expects 1",
+            "expected a 2D image",
         ),  # fmt: skip
         (
             ["predict", str(tmp_path / "nothing.tif"), "--checkpoint", str(run / "model.pt")],

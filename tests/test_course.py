@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -143,7 +144,7 @@ def test_edited_student_notebook_is_not_overwritten(tmp_path):
 
     report = build(lessons(root), force=True)
     assert report.ok, report.problems
-    backups = list((root / "notebooks").glob("01_demo.*.bak.py"))
+    backups = list((root / "notebooks").glob("01_demo.py.*.bak"))
     assert len(backups) == 1 and backups[0].read_text() == edited
     assert any(backups[0].name in m for m in report.messages)
     assert "my answer" not in lesson.student_py.read_text()
@@ -212,3 +213,100 @@ def test_command_line_exit_codes(tmp_path, capsys):
 def test_repository_notebooks_are_consistent():
     """The committed course passes its own check (pairs, student notebooks, outputs)."""
     assert check(lessons(ROOT, ["00", "01", "02", "03"])) == []
+
+
+# ------------------------------------------------------------------ the solution .ipynb is kept
+
+
+def _edit_solution_ipynb(lesson: Lesson, new_title: str = "# Demo lesson, edited") -> str:
+    nb = nbformat.read(lesson.solution_ipynb, as_version=4)
+    nb.cells[0].source = new_title
+    nbformat.write(nb, lesson.solution_ipynb)
+    return lesson.solution_ipynb.read_text()
+
+
+def test_build_never_rewrites_an_edited_solution_ipynb(tmp_path):
+    root, lesson = _built(tmp_path)
+    edited = _edit_solution_ipynb(lesson)
+    lesson.solution_py.write_text(SOLUTION.replace("Twice x.", "Two times x."))  # a git pull
+    report = build(lessons(root))
+    assert not report.ok
+    assert any("not overwriting solutions/01_demo.ipynb" in p for p in report.problems)
+    assert lesson.solution_ipynb.read_text() == edited
+
+    report = build(lessons(root), force=True)
+    assert report.ok, report.problems
+    backups = list((root / "solutions").glob("01_demo.ipynb.*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == edited
+    assert any(backups[0].name in m for m in report.messages)
+    assert "Two times x." in lesson.solution_ipynb.read_text()
+
+
+def test_execute_refuses_an_edited_solution_ipynb_before_starting_a_kernel(tmp_path):
+    from gruunet_edu.course import execute_lesson
+
+    root, lesson = _built(tmp_path)
+    edited = _edit_solution_ipynb(lesson)
+    report = execute_lesson(lesson)
+    assert any("not overwriting solutions/01_demo.ipynb" in p for p in report.problems)
+    assert lesson.solution_ipynb.read_text() == edited
+
+
+def test_a_changed_py_updates_the_ipynb_with_jupytext_keeping_unchanged_outputs(tmp_path):
+    root, lesson = _built(tmp_path)
+    lesson.solution_py.write_text(SOLUTION.replace("print(double(2))", "print(double(3))"))
+    report = build(lessons(root))
+    assert report.ok, report.problems
+    code = [
+        c for c in nbformat.read(lesson.solution_ipynb, as_version=4).cells if c.cell_type == "code"
+    ]
+    assert code[0].outputs and code[1].outputs  # import math, def double: unchanged, kept
+    assert (
+        code[2].source == "print(double(3))" and code[2].outputs == []
+    )  # changed: no stale output
+
+
+def test_an_ipynb_saved_with_its_py_by_jupytext_is_accepted(tmp_path):
+    root, lesson = _built(tmp_path)
+    _edit_solution_ipynb(lesson, "# Both saved")
+    lesson.solution_py.write_text(SOLUTION.replace("# # Demo lesson", "# # Both saved"))
+    report = build(lessons(root))
+    assert report.ok, report.problems
+    assert "Both saved" in lesson.solution_ipynb.read_text()
+
+
+def test_backup_copies_do_not_break_check_or_build(tmp_path):
+    root, lesson = _built(tmp_path)
+    _edit_solution_ipynb(lesson)
+    lesson.student_py.write_text(lesson.student_py.read_text() + "\n# %%\nmy_work = 1\n")
+    assert build(lessons(root), force=True).ok
+    _fake_execute(lesson)
+    assert list((root / "notebooks").glob("*.bak")) and list((root / "solutions").glob("*.bak"))
+    (root / "notebooks" / "01_demo.copy.ipynb").write_bytes(lesson.student_ipynb.read_bytes())
+    assert [les.name for les in lessons(root)] == ["01_demo"]
+    assert check(lessons(root)) == []
+    assert build(lessons(root)).ok
+
+
+def test_execute_restores_the_users_pydevd_setting(tmp_path, monkeypatch):
+    import nbclient
+
+    from gruunet_edu.course import execute_lesson
+
+    root, lesson = _built(tmp_path)
+    seen = []
+
+    class FakeClient:
+        def __init__(self, nb, **kwargs):
+            self.nb = nb
+
+        def execute(self):
+            seen.append(os.environ.get("PYDEVD_DISABLE_FILE_VALIDATION"))
+
+    monkeypatch.setattr(nbclient, "NotebookClient", FakeClient)
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "0")
+    assert execute_lesson(lesson).ok
+    assert seen == ["1"] and os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] == "0"
+    monkeypatch.delenv("PYDEVD_DISABLE_FILE_VALIDATION")
+    assert execute_lesson(lesson).ok
+    assert "PYDEVD_DISABLE_FILE_VALIDATION" not in os.environ

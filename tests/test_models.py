@@ -373,3 +373,82 @@ def test_channels_last_model_computes_the_same_logits(arch: str) -> None:
         logits = model(x)  # a plain (NCHW) input: the convolutions follow the weights' order
     assert logits.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ building blocks' checks
+
+
+@pytest.mark.parametrize("cls", [ConvGRUCell, FusedConvGRUCell])
+@pytest.mark.parametrize(
+    ("x_shape", "h_shape", "dtype", "expected"),
+    [
+        ((2, 4, 8, 8), (2, 3, 8, 8), torch.float32, r"x of shape \(B, 5, H, W\) with 5 channel"),
+        ((2, 5, 8, 8), (2, 4, 8, 8), torch.float32, r"h of shape \(2, 3, 8, 8\) with 3 channel"),
+        ((2, 5, 8, 8), (2, 3, 6, 8), torch.float32, r"same|height x width of x \(2, 5, 8, 8\)"),
+        ((5, 8, 8), (2, 3, 8, 8), torch.float32, r"x of shape .* got 3 dimensions.*unsqueeze"),
+        ((1, 5, 8, 8), (2, 3, 8, 8), torch.float32, r"batch size and height x width of x"),
+        ((2, 5, 8, 8), (2, 3, 8, 8), torch.int64, r"floating-point dtype, got torch.int64"),
+    ],
+)
+def test_convgru_cells_name_the_expected_shape_and_dtype(cls, x_shape, h_shape, dtype, expected):
+    cell = cls(5, 3)
+    x = torch.zeros(x_shape).to(dtype)
+    h = torch.zeros(h_shape).to(dtype)
+    with pytest.raises(ValueError, match=expected):
+        cell(x, h)
+
+
+@pytest.mark.parametrize("cls", [ConvGRUCell, FusedConvGRUCell])
+def test_convgru_h_none_is_the_zero_initial_state(cls) -> None:
+    torch.manual_seed(0)
+    cell = cls(2, 3)
+    x = torch.randn(2, 2, 6, 6)
+    out = cell(x)
+    assert out.shape == (2, 3, 6, 6)
+    torch.testing.assert_close(out, cell(x, torch.zeros(2, 3, 6, 6)))
+
+
+@pytest.mark.parametrize("cls", [ConvGRUCell, FusedConvGRUCell])
+@pytest.mark.parametrize(("x_channels", "channels"), [(0, 3), (2, 0), (-1, 3)])
+def test_convgru_refuses_empty_channel_counts(cls, x_channels, channels) -> None:
+    with pytest.raises(ValueError, match=r"needs (x_)?channels >= 1"):
+        cls(x_channels, channels)
+
+
+def test_dense_block_checks_its_input() -> None:
+    block = DenseBlock(in_features=8, out_features=12, num_layers=2, growth_rate=4)
+    with pytest.raises(ValueError, match=r"DenseBlock expects x of shape \(B, 8, H, W\)"):
+        block(torch.zeros(1, 7, 8, 8))
+    with pytest.raises(ValueError, match="floating-point dtype, got torch.uint8"):
+        block(torch.zeros(1, 8, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="in_features >= 1"):
+        DenseBlock(0, 12, 2)
+
+
+def test_frdu_checks_both_streams() -> None:
+    frdu = FRDU(in_channels=6, channels=8, hidden_channels=4, factor=2, growth_rate=4)
+    o, h = torch.zeros(2, 6, 4, 4), torch.zeros(2, 4, 8, 8)
+    assert frdu(o, h)[1].shape == (2, 4, 8, 8)
+    with pytest.raises(ValueError, match=r"h_prev of shape \(B, 4, H, W\) with 4 channel"):
+        frdu(o, torch.zeros(2, 5, 8, 8))
+    with pytest.raises(ValueError, match=r"o_prev of shape \(2, 6, 4, 4\).*1/2 of its height"):
+        frdu(torch.zeros(2, 6, 8, 8), h)
+    with pytest.raises(ValueError, match=r"o_prev of shape \(2, 6, 4, 4\) with 6 channel"):
+        frdu(torch.zeros(2, 3, 4, 4), h)
+    with pytest.raises(ValueError, match="factor >= 1"):
+        FRDU(6, 8, 4, factor=0)
+
+
+def test_network_refuses_nan_pixels_with_their_count() -> None:
+    model = build_model(GRUUNetConfig.preset("tiny"))
+    x = torch.zeros(1, 1, 32, 32)
+    x[0, 0, :2, :3] = float("nan")
+    with torch.no_grad(), pytest.raises(ValueError, match=r"6 NaN value\(s\)"):
+        model(x)
+
+
+def test_network_runs_on_meta_tensors_for_size_and_flop_counts() -> None:
+    with torch.device("meta"):
+        model = build_model(GRUUNetConfig.preset("tiny"))
+        out = model(torch.empty(1, 1, 32, 32))
+    assert out.is_meta and out.shape == (1, 3, 32, 32)

@@ -239,3 +239,35 @@ def test_unknown_layout(tmp_path):
     assert "unknown layout" in _raises(tmp_path, read_dataset, tmp_path)
     with pytest.raises(ValueError, match="unknown layout"):
         read_dataset(tmp_path, layout="zarr")
+
+
+def test_sample_data_never_overwrites_a_users_files(tmp_path):
+    own = tmp_path / "train" / "images"
+    own.mkdir(parents=True)
+    tifffile.imwrite(own / "000.tif", np.full((8, 8), 7, np.uint16))
+    with pytest.raises(FileExistsError, match=r"000.tif already exists and is not sample data"):
+        write_sample_dataset(tmp_path, n_train=2, n_val=0, n_test=0, size=64)
+    assert (tifffile.imread(own / "000.tif") == 7).all()
+    assert not (tmp_path / "train" / "masks").exists()  # refused before anything was written
+
+
+def test_sample_data_rewrites_its_own_files(tmp_path):
+    first = write_sample_dataset(tmp_path, n_train=2, n_val=1, n_test=0, size=64, seed=0)
+    again = write_sample_dataset(tmp_path, n_train=2, n_val=0, n_test=0, size=64, seed=1)
+    assert len(read_pairs(again["train"])) == 2
+    assert len(read_pairs(first["val"])) == 1  # a split not written again keeps its files
+
+
+def test_hidden_and_macos_resource_files_are_skipped(tmp_path):
+    root = _pairs(tmp_path)
+    (root / "images" / "._cell0.tif").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "masks" / "._cell0.tif").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "images" / ".DS_Store").write_bytes(b"\x00")
+    assert [s.name for s in read_pairs(root)] == ["cell0", "cell1"]
+
+
+def test_a_1x1_image_keeps_two_dimensions(tmp_path):
+    from gruunet_edu.data.readers import read_image
+
+    tifffile.imwrite(tmp_path / "dot.tif", np.ones((1, 1), np.uint16))
+    assert read_image(tmp_path / "dot.tif").shape == (1, 1)

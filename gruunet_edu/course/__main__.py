@@ -1,14 +1,16 @@
 """Command line: ``python -m gruunet_edu.course build | check | execute [LESSON ...]``.
 
 * ``build``: check tags and markers, sync ``solutions/NN.ipynb`` with ``solutions/NN.py`` (the
-  source) and write the student notebooks ``notebooks/NN.py`` + ``notebooks/NN.ipynb``. A student
-  notebook edited by hand is not overwritten; ``--force`` overwrites it after saving a
-  timestamped ``.bak`` copy next to it.
+  source; jupytext keeps the outputs of unchanged cells) and write the student notebooks
+  ``notebooks/NN.py`` + ``notebooks/NN.ipynb``. A student notebook edited by hand, and a solution
+  ``.ipynb`` whose cells were edited apart from its ``.py``, are not overwritten; ``--force``
+  overwrites them after saving a timestamped ``NAME.<time>.bak`` copy next to each.
 * ``check``: fail (exit 1) when a tag is unknown, a marker unbalanced, a ``.py``/``.ipynb`` pair
   out of sync, a student notebook stale or edited, a kernelspec missing, or a solution not
   executed. Runs in a few seconds, without a kernel.
 * ``execute``: run solution notebooks with nbclient (kernel ``python3``, working directory the
-  notebook's folder) and store their outputs; then rebuilds the student notebooks.
+  notebook's folder) and store their outputs; then rebuilds the student notebooks. A solution
+  ``.ipynb`` edited apart from its ``.py`` is refused, as by ``build``.
 
 LESSON is a name or prefix ("01", "01_convgru"); the default is every lesson.
 """
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument(
         "--force",
         action="store_true",
-        help="overwrite student notebooks edited by hand (a timestamped .bak copy is kept)",
+        help="overwrite notebooks edited by hand (a timestamped .bak copy of each is kept)",
     )
     p_check = sub.add_parser("check", help="fail if any notebook is out of date or malformed")
     p_check.add_argument(

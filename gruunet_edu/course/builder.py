@@ -9,7 +9,14 @@
 
 If a student notebook on disk no longer matches the fingerprint the builder recorded, somebody
 edited it: the builder refuses to touch it unless ``force=True``, in which case the edited files are
-first copied to ``NN_name.<timestamp>.bak.py`` / ``.bak.ipynb`` and the copy is reported.
+first copied to ``NN_name.py.<timestamp>.bak`` / ``NN_name.ipynb.<timestamp>.bak`` and the copy is
+reported (the ``.bak`` suffix keeps the copies out of the lessons, the pairing and nbval).
+
+The solution ``.ipynb`` gets the same protection: the fingerprint of its cells is recorded when
+the builder writes it, and an ``.ipynb`` whose cells were changed since (an instructor's edit in
+an editor without jupytext) and differ from the ``.py`` is never rewritten from the ``.py``, by
+``build`` or ``execute``; ``build --force`` rewrites it after keeping a ``.bak`` copy. The sync
+itself is jupytext's: the ``.py``'s cells combined with the ``.ipynb``'s outputs.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import copy
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
+from jupytext.combine import combine_inputs_with_outputs
 
 from . import markers
 from .notebooks import (
@@ -134,46 +143,74 @@ def edited_files(lesson: Lesson, new_fingerprint: str) -> list[str]:
     return edited
 
 
-def _backup(lesson: Lesson) -> list[str]:
+def backup(path: Path) -> Path:
+    """Copy ``path`` to ``NAME.<timestamp>.bak`` beside it (never replacing an earlier copy)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    saved = []
-    for path in (lesson.student_py, lesson.student_ipynb):
-        if path.exists():
-            target = path.with_name(f"{path.stem}.{stamp}.bak{path.suffix}")
-            shutil.copy2(path, target)
-            saved.append(lesson.rel(target))
-    return saved
+    target = path.with_name(f"{path.name}.{stamp}.bak")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{stamp}-{n}.bak")
+    shutil.copy2(path, target)
+    return target
 
 
-def sync_solution(lesson: Lesson, report: BuildReport, *, force: bool = False) -> None:
-    """Make ``solutions/NN.ipynb`` match ``solutions/NN.py`` (the source), keeping outputs."""
+def _backup(lesson: Lesson) -> list[str]:
+    return [
+        lesson.rel(backup(path))
+        for path in (lesson.student_py, lesson.student_ipynb)
+        if path.exists()
+    ]
+
+
+def sync_solution(lesson: Lesson, report: BuildReport, *, force: bool = False) -> bool:
+    """Make ``solutions/NN.ipynb`` match ``solutions/NN.py`` (the source), keeping outputs.
+
+    Returns False (with a problem in the report) when the ``.ipynb`` holds an edit of its own
+    that the ``.py`` does not have; ``force=True`` then keeps a ``.bak`` copy and rewrites it.
+    """
     src = read(lesson.solution_py)
     target = lesson.solution_ipynb
+    wanted = fingerprint(src)
+    note = "; it has no outputs until `python -m gruunet_edu.course execute`"
+    extra: dict = {META_KEY: {"fingerprint": wanted}}
     if target.exists():
         old = nbformat.read(target, as_version=4)
-        if first_difference(old, src) is None and old.metadata.get("kernelspec"):
-            return
-        if not force and target.stat().st_mtime > lesson.solution_py.stat().st_mtime + 1:
-            report.problems.append(
-                f"{lesson.rel(target)} is newer than {lesson.rel(lesson.solution_py)} and their "
-                f"cells differ ({first_difference(old, src)}); the .py is the source: sync it "
-                f"with `jupytext --sync {lesson.rel(target)}` or rebuild with --force"
-            )
-            return
-        outputs = {sig: cell for sig, cell in zip(signatures(old), old.cells, strict=True)}
+        current = fingerprint(old)
+        recorded = (old.metadata.get(META_KEY) or {}).get("fingerprint")
+        if current == wanted and recorded == wanted and old.metadata.get("kernelspec"):
+            return True
+        if current not in (wanted, recorded):
+            diff = first_difference(src, old)
+            if not force:
+                report.problems.append(
+                    f"not overwriting {lesson.rel(target)}: its cells were edited since it was "
+                    f"built and differ from {lesson.rel(lesson.solution_py)}, the source ({diff}). "
+                    f"Bring the edit into the .py (`jupytext --to py:percent -o - "
+                    f"{lesson.rel(target)}` prints it as one), or rebuild with --force, which "
+                    "keeps a .bak copy of the .ipynb"
+                )
+                return False
+            report.messages.append(f"kept the edited version as {lesson.rel(backup(target))}")
+        kept = set(signatures(old))
+        src = combine_inputs_with_outputs(src, old)  # jupytext: .py cells, .ipynb outputs
         for sig, cell in zip(signatures(src), src.cells, strict=True):
-            if cell.cell_type == "code" and sig in outputs:
-                cell.outputs = outputs[sig].get("outputs", [])
-                cell.execution_count = outputs[sig].get("execution_count")
+            if cell.cell_type == "code" and sig not in kept:  # a changed cell: no stale output
+                cell.outputs, cell.execution_count = [], None
+        if old.metadata.get("widgets"):
+            extra["widgets"] = old.metadata["widgets"]
         src.metadata.setdefault("language_info", old.metadata.get("language_info", {}))
-        note = "; cells that changed have no outputs until `python -m gruunet_edu.course execute`"
-    else:
-        note = "; it has no outputs until `python -m gruunet_edu.course execute`"
-    finalise(src)
+        note = (
+            "; cells that changed have no outputs until `python -m gruunet_edu.course execute`"
+            if current != wanted
+            else " (fingerprint recorded)"
+        )
+    finalise(src, extra_metadata=extra)
     write_text(target, to_ipynb_text(src))
     report.messages.append(
         f"updated {lesson.rel(target)} from {lesson.rel(lesson.solution_py)}{note}"
     )
+    return True
 
 
 def build_lesson(

@@ -3,7 +3,10 @@
 The notebook runs with nbclient in the ``python3`` kernel, with the notebook's folder as working
 directory (as JupyterLab and ``pytest --nbval`` do). The ``.py`` twin is the source and is not
 touched: the ``.ipynb`` is first brought in sync with it, then executed, then written atomically
-(an error in a cell leaves the old ``.ipynb`` in place and names the cell).
+(an error in a cell leaves the old ``.ipynb`` in place and names the cell). An ``.ipynb`` whose
+cells were edited apart from the ``.py`` is not executed: the edit would be lost (see
+:func:`~gruunet_edu.course.builder.sync_solution`). ``PYDEVD_DISABLE_FILE_VALIDATION`` is set while
+the kernel starts and then restored to the user's own value.
 """
 
 from __future__ import annotations
@@ -14,7 +17,17 @@ import time
 import nbformat
 
 from .builder import BuildReport, sync_solution
-from .notebooks import KERNELSPEC, Lesson, finalise, to_ipynb_text, write_text
+from .notebooks import (
+    KERNELSPEC,
+    META_KEY,
+    Lesson,
+    finalise,
+    fingerprint,
+    to_ipynb_text,
+    write_text,
+)
+
+PYDEVD_ENV = "PYDEVD_DISABLE_FILE_VALIDATION"
 
 
 class ExecutionError(RuntimeError):
@@ -29,8 +42,7 @@ def execute_lesson(
     from nbclient.exceptions import CellExecutionError
 
     report = report or BuildReport()
-    sync_solution(lesson, report, force=True)
-    if not report.ok:
+    if not sync_solution(lesson, report):  # an edit of the .ipynb alone is never lost
         return report
     nb = nbformat.read(lesson.solution_ipynb, as_version=4)
     client = NotebookClient(
@@ -40,8 +52,8 @@ def execute_lesson(
         resources={"metadata": {"path": str(lesson.solution_ipynb.parent)}},
         store_widget_state=True,
     )
-    env_backup = os.environ.get("PYDEVD_DISABLE_FILE_VALIDATION")
-    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # quiet a debugger warning on stderr
+    env_backup = os.environ.get(PYDEVD_ENV)
+    os.environ[PYDEVD_ENV] = "1"  # quiet a debugger warning on stderr
     start = time.perf_counter()
     try:
         client.execute()
@@ -52,12 +64,16 @@ def execute_lesson(
             f"{summary[-1] if summary else err}"
         )
         return report
-    finally:
+    finally:  # the user's own value (or its absence) comes back
         if env_backup is None:
-            os.environ.pop("PYDEVD_DISABLE_FILE_VALIDATION", None)
+            os.environ.pop(PYDEVD_ENV, None)
+        else:
+            os.environ[PYDEVD_ENV] = env_backup
     seconds = time.perf_counter() - start
-    widgets = nb.metadata.get("widgets")
-    finalise(nb, extra_metadata={"widgets": widgets} if widgets else None)
+    extra = {META_KEY: {"fingerprint": fingerprint(nb)}}  # what build compares edits with
+    if nb.metadata.get("widgets"):
+        extra["widgets"] = nb.metadata["widgets"]
+    finalise(nb, extra_metadata=extra)
     write_text(lesson.solution_ipynb, to_ipynb_text(nb))
     report.messages.append(f"executed {lesson.rel(lesson.solution_ipynb)} in {seconds:.1f} s")
     return report

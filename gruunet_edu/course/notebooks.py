@@ -71,7 +71,9 @@ def lessons(root: Path, names: list[str] | None = None) -> list[Lesson]:
     found = set()
     for folder in (root / SOLUTIONS_DIR, root / STUDENT_DIR):
         for path in folder.glob(NOTEBOOK_GLOB):
-            if path.suffix in (".py", ".ipynb"):
+            # "01_convgru.py", not a copy such as "01_convgru.py.20260101-120000.bak" or
+            # "01_convgru.backup.ipynb": a lesson's name has no dot
+            if path.suffix in (".py", ".ipynb") and "." not in path.stem:
                 found.add(path.stem)
     result = [Lesson(root, n) for n in sorted(found)]
     if names:
@@ -167,8 +169,8 @@ def has_kernelspec(nb: nbformat.NotebookNode) -> bool:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a file atomically (temporary file in the same folder, then replace)."""
+    """Write a file atomically, with the package's one atomic writer (temporary file, rename)."""
+    from ..training.checkpoint import write_atomically  # imported here: `check` never writes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))

@@ -12,7 +12,9 @@ Three layouts are understood:
   ``root/<id>/masks/*.png``, one binary mask per nucleus; the masks become one instance label map.
 
 Images are returned as read, except that RGB(A) images become grey (alpha dropped, channels
-averaged), so models with one input channel can use them. Labels are uint16 (int32 beyond 65535
+averaged), so models with one input channel can use them; every command reads images with
+`read_image`, so training, evaluation and prediction follow this one rule. Hidden files (``.name``,
+such as macOS ``._NAME.tif`` resource files) are skipped. Labels are uint16 (int32 beyond 65535
 nuclei), 0 = background. A mask with a single non-zero value (a binary foreground mask) is split
 into its 4-connected components, one label each.
 
@@ -78,9 +80,16 @@ def read_array(path: str | Path) -> np.ndarray:
     raise DataFormatError(f"{path}: unsupported file type; expected one of {IMAGE_SUFFIXES}")
 
 
+def _squeeze(array: np.ndarray) -> np.ndarray:
+    """Singleton axes removed, but never below two: a 1x1 image stays (1, 1)."""
+    while array.ndim > 2 and 1 in array.shape:
+        array = np.squeeze(array, axis=array.shape.index(1))
+    return array
+
+
 def _as_image(array: np.ndarray, path: Path) -> np.ndarray:
     """A 2D image: singleton axes removed, RGB(A) (H, W, 3|4) averaged to grey."""
-    image = np.squeeze(array)
+    image = _squeeze(array)
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         rgb = image[..., :3]
         if (rgb == rgb[..., :1]).all():
@@ -100,7 +109,7 @@ def _as_image(array: np.ndarray, path: Path) -> np.ndarray:
 
 def _integer_mask(array: np.ndarray, path: Path) -> np.ndarray:
     """A 2D mask as non-negative int64: integer dtype, or floats holding whole numbers."""
-    mask = np.squeeze(array)
+    mask = _squeeze(array)
     if mask.ndim == 3 and mask.shape[-1] in (3, 4):  # a grey mask saved as RGB(A)
         if not (mask[..., :3] == mask[..., :1]).all():
             raise DataFormatError(f"{path}: expected a single-channel mask, got a colour image")
@@ -174,8 +183,14 @@ def _require_dir(path: Path, what: str) -> None:
         raise DataFormatError(f"{path}: folder not found; expected {what}")
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def image_files(folder: Path) -> list[Path]:
+    """The TIFF and PNG files of a folder, sorted by name; hidden files are skipped (``.name``,
+    such as the ``._NAME.tif`` resource files macOS writes next to every file on some disks)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def read_pairs(
@@ -194,10 +209,10 @@ def read_pairs(
     images_path, masks_path = root / image_dir, root / mask_dir
     _require_dir(images_path, f"the images of {root} ({image_dir}/NAME.tif or .png)")
     _require_dir(masks_path, f"the masks of {root} ({mask_dir}/NAME.tif or .png)")
-    images = _image_files(images_path)
+    images = image_files(images_path)
     if not images:
         raise DataFormatError(f"{images_path}: no images found; expected {IMAGE_SUFFIXES} files")
-    masks = {p.stem: p for p in _image_files(masks_path)}
+    masks = {p.stem: p for p in image_files(masks_path)}
     used: set[str] = set()
     samples = []
     for image_path in images:
@@ -295,7 +310,7 @@ def read_dsb(root: str | Path) -> list[Sample]:
         image = read_image(image_path)
         masks_dir = entry / "masks"
         _require_dir(masks_dir, f"the masks of {image_path} ({entry.name}/masks/*.png)")
-        mask_paths = _image_files(masks_dir)
+        mask_paths = image_files(masks_dir)
         if not mask_paths:
             raise DataFormatError(
                 f"{masks_dir}: no masks for {image_path}; expected one binary PNG per nucleus"
@@ -351,3 +366,26 @@ def read_dataset(root: str | Path, layout: str = "auto", allow_empty: bool = Fal
     if layout == "ctc":
         return read_ctc(root, allow_empty=allow_empty)
     return read_dsb(root)
+
+
+def semantic_mask_warning(labels: np.ndarray, name: str = "") -> str | None:
+    """A sentence when instance labels look like a semantic mask (one value per class), else None.
+
+    Instance labels give every nucleus its own value, so each value is one connected region. A
+    mask with a few values (0 / 1 / 2) of which one is made of many separate blobs is a sign that
+    it labels classes (foreground, boundary), not nuclei.
+    """
+    values = np.unique(labels)
+    values = values[values > 0]
+    if not 0 < values.size <= 8:
+        return None
+    for value in values:
+        _, blobs = ndimage.label(labels == value)
+        if blobs >= 3:
+            where = f"{name}: " if name else ""
+            return (
+                f"{where}label {int(value)} is made of {blobs} separate blobs: this looks like a "
+                "semantic mask (one value per class), not instance labels (one value per "
+                "nucleus); instance metrics will count it as one object"
+            )
+    return None

@@ -12,6 +12,7 @@ TIFF opens in Fiji/ImageJ, napari and tifffile.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,29 @@ import numpy as np
 from .dataset import synthetic_samples
 from .synthetic import SyntheticConfig
 
-_OWN_FILE = re.compile(r"^\d{3,}\.tif$")  # files this module writes (removed before rewriting)
+# The list of files this module wrote, kept in the output folder: only these are ever replaced
+# or removed when the sample data is written again; a user's own files are never touched.
+MANIFEST = ".gruunet-sample-data.json"
+_OWN_NAME = re.compile(r"^(train|val|test)/(images|masks)/\d{3,}\.tif$")
+
+
+def _own_files(root: Path) -> set[str]:
+    """The files (relative to ``root``) that an earlier call wrote there."""
+    try:
+        names = json.loads((root / MANIFEST).read_text())["files"]
+        return {name for name in names if isinstance(name, str) and _OWN_NAME.match(name)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _refuse_foreign_files(root: Path, targets: list[Path], own: set[str]) -> None:
+    """FileExistsError when a file about to be written exists and was not written by us."""
+    foreign = [p for p in targets if p.exists() and p.relative_to(root).as_posix() not in own]
+    if foreign:
+        raise FileExistsError(
+            f"{foreign[0]} already exists and is not sample data written here before "
+            f"({len(foreign)} such file(s)); it is left alone: choose another output folder"
+        )
 
 
 def write_sample_dataset(
@@ -36,11 +59,12 @@ def write_sample_dataset(
 ) -> dict[str, Path]:
     """Write train/val/test splits of synthetic nuclei as TIFF image/mask pairs.
 
-    Splits with 0 images are not written. Files named like ours (``NNN.tif``) already in the
-    images/ and masks/ folders of a written split are replaced, so writing again with fewer
-    images leaves no stale pairs; other files are left alone. Very small images (below about
-    64 x 64 px at the default density) may hold no nucleus; read those back with
-    ``read_dataset(..., allow_empty=True)``.
+    Splits with 0 images are not written. The folder keeps a list of the files written
+    (``.gruunet-sample-data.json``): writing again replaces those, and removes the ones a smaller
+    call no longer writes (no stale pairs), while a file of the same name that was not written
+    here (a user's own ``000.tif``) raises FileExistsError before anything is written.
+    Very small images (below about 64 x 64 px at the default density) may hold no nucleus; read
+    those back with ``read_dataset(..., allow_empty=True)``.
 
     Returns:
         {"root": out, "train": out/train, "val": out/val, "test": out/test} (written splits only).
@@ -48,22 +72,36 @@ def write_sample_dataset(
     import tifffile
 
     root = Path(out)
-    paths: dict[str, Path] = {"root": root}
-    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+    counts = {"train": n_train, "val": n_val, "test": n_test}
+    for split, n in counts.items():
         if n < 0:
             raise ValueError(f"n_{split} must be >= 0, got {n}")
-        if n == 0:
-            continue
-        split_dir = root / split
-        folders = split_dir / "images", split_dir / "masks"
+    own = _own_files(root)
+    splits = [split for split, n in counts.items() if n > 0]
+    targets = [
+        root / split / folder / f"{i:03d}.tif"
+        for split in splits
+        for folder in ("images", "masks")
+        for i in range(counts[split])
+    ]
+    _refuse_foreign_files(root, targets, own)
+    paths: dict[str, Path] = {"root": root}
+    written = {p.relative_to(root).as_posix() for p in targets}
+    for name in sorted(own - written):  # our files from an earlier, larger call: no stale pairs
+        if name.split("/")[0] in splits:
+            (root / name).unlink(missing_ok=True)
+        else:
+            written.add(name)  # a split not written now keeps its files, still ours
+    for split in splits:
+        folders = root / split / "images", root / split / "masks"
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.iterdir():
-                if _OWN_FILE.match(old.name):
-                    old.unlink()
-        for i, sample in enumerate(synthetic_samples(n, size, seed, split, config, **overrides)):
+        samples = synthetic_samples(counts[split], size, seed, split, config, **overrides)
+        for i, sample in enumerate(samples):
             name = f"{i:03d}.tif"
             tifffile.imwrite(folders[0] / name, sample.image.astype(np.float32))
             tifffile.imwrite(folders[1] / name, sample.labels.astype(np.uint16))
-        paths[split] = split_dir
+        paths[split] = root / split
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MANIFEST).write_text(json.dumps({"files": sorted(written)}, indent=1) + "\n")
     return paths

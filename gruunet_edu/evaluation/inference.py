@@ -38,6 +38,18 @@ def eval_mode(model: nn.Module):
         model.train(was_training)
 
 
+def check_no_nan(image, what: str = "image") -> None:
+    """ValueError with the number of NaN pixels when ``image`` (array or tensor) holds any."""
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if arr.dtype.kind in "fc":
+        n_nan = int(np.isnan(arr).sum())
+        if n_nan:
+            raise ValueError(
+                f"{what} holds {n_nan} NaN pixel(s) of {arr.size}; replace them first (e.g. "
+                "np.nan_to_num(image, nan=background value)) or mask them out"
+            )
+
+
 def prepare_image(image, in_channels: int = 1, normalize: bool = True) -> np.ndarray:
     """Image (H, W) or (C, H, W) -> float32 (C, H, W), percentile-normalised per channel.
 
@@ -102,8 +114,14 @@ def predict_probabilities(
 def predict_instances(
     model: nn.Module, image, device: torch.device | str | None = None, **postprocess
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(instance labels uint16 (H, W), probabilities (K, H, W))`` for one image."""
+    """``(instance labels uint16 (H, W), probabilities (K, H, W))`` for one image.
+
+    An image with NaN pixels raises ValueError with their count (they would spread through every
+    convolution and leave the post-processing nothing to work on).
+    """
     from .postprocess import probabilities_to_instances
+
+    check_no_nan(image)
 
     probs = predict_probabilities(model, image, device=device)
     return probabilities_to_instances(probs, **postprocess), probs

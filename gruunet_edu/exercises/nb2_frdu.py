@@ -197,7 +197,7 @@ def _check_frdu(student: Any) -> None:
                 wrong = _wrong_factor(rec, o_prev, factor, c_h)
                 if wrong:
                     raise Mismatch(wrong) from None
-                if "must match the size of tensor" in str(err):
+                if any(m in str(err) for m in ("must match the size", "height x width of x")):
                     raise Mismatch(
                         f"{err.brief} x_t must be up-sampled to h_prev's full resolution "
                         "before the GRU: F.interpolate(x, size=h_prev.shape[-2:], mode='bilinear')"

@@ -32,9 +32,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gruunet_edu.models.checks import validate_feature_map, validate_sizes
+
 
 def _conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True)
+
+
+def check_step_inputs(cell: nn.Module, x: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
+    """Check x (B, C_x, H, W) and h (B, C, H, W) of one step; return h.
+
+    ``h=None`` is the zero initial state h_0 = 0 (as ``torch.nn.GRUCell`` does), so that the
+    first step computes h_1 = z_1 . h~_1 (equation (4) with h_0 = 0).
+    """
+    owner = type(cell).__name__
+    validate_feature_map(x, "x", cell.x_channels, owner)
+    if h is None:
+        return x.new_zeros(x.shape[0], cell.channels, *x.shape[-2:])  # h_0 = 0
+    validate_feature_map(h, "h", cell.channels, owner, like=x)
+    return h
 
 
 class ConvGRUCell(nn.Module):
@@ -48,6 +64,7 @@ class ConvGRUCell(nn.Module):
 
     def __init__(self, x_channels: int, channels: int, slope: float = 0.2) -> None:
         super().__init__()
+        validate_sizes(type(self).__name__, x_channels=x_channels, channels=channels)
         self.x_channels = x_channels
         self.channels = channels
         self.slope = slope
@@ -60,9 +77,13 @@ class ConvGRUCell(nn.Module):
         self.conv_hh = _conv3x3(channels, channels)  # U_h
 
     def forward(
-        self, x: torch.Tensor, h: torch.Tensor, return_gates: bool = False
+        self, x: torch.Tensor, h: torch.Tensor | None = None, return_gates: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r]."""
+        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r].
+
+        ``h=None`` starts from the zero state. A wrong shape or dtype raises ValueError.
+        """
+        h = check_step_inputs(self, x, h)
         z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))  # eq. (1), (B, C, H, W)
         r = torch.sigmoid(self.conv_xr(x) + self.conv_hr(h))  # eq. (2), (B, C, H, W)
         h_cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)  # eq. (3)
@@ -86,6 +107,7 @@ class FusedConvGRUCell(nn.Module):
 
     def __init__(self, x_channels: int, channels: int, slope: float = 0.2) -> None:
         super().__init__()
+        validate_sizes(type(self).__name__, x_channels=x_channels, channels=channels)
         self.x_channels = x_channels
         self.channels = channels
         self.slope = slope
@@ -94,9 +116,13 @@ class FusedConvGRUCell(nn.Module):
         self.conv_hh = _conv3x3(channels, channels)  # U_h
 
     def forward(
-        self, x: torch.Tensor, h: torch.Tensor, return_gates: bool = False
+        self, x: torch.Tensor, h: torch.Tensor | None = None, return_gates: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r]."""
+        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r].
+
+        ``h=None`` starts from the zero state. A wrong shape or dtype raises ValueError.
+        """
+        h = check_step_inputs(self, x, h)
         xz, xr, xh = self.conv_x(x).chunk(3, dim=1)  # W_z*x, W_r*x, W_h*x: 3 x (B, C, H, W)
         hz, hr = self.conv_h(h).chunk(2, dim=1)  # U_z*h, U_r*h: 2 x (B, C, H, W)
         z = torch.sigmoid(xz + hz)  # eq. (1)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gruunet_edu.models.checks import validate_feature_map, validate_sizes
+
 
 class DenseLayer(nn.Module):
     """BN-ReLU-1x1 conv (bn_size * growth_rate) - BN-ReLU-3x3 conv (growth_rate), bias-free."""
@@ -59,6 +61,16 @@ class DenseBlock(nn.Module):
         bn_size: int = 2,
     ) -> None:
         super().__init__()
+        validate_sizes(
+            "DenseBlock",
+            in_features=in_features,
+            out_features=out_features,
+            growth_rate=growth_rate,
+            bn_size=bn_size,
+        )
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(f"DenseBlock needs num_layers >= 0 (an integer), got {num_layers!r}")
+        self.in_features = in_features
         self.layers = nn.ModuleList(
             DenseLayer(in_features + i * growth_rate, growth_rate, bn_size)
             for i in range(num_layers)
@@ -74,6 +86,7 @@ class DenseBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, in_features, H, W) -> (B, out_features, H, W)."""
+        validate_feature_map(x, "x", self.in_features, "DenseBlock")
         features = [x]
         for layer in self.layers:
             features.append(layer(torch.cat(features, dim=1)))  # each adds (B, g, H, W)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gruunet_edu.models.checks import validate_feature_map, validate_sizes
 from gruunet_edu.models.config import STATE_DOWNSAMPLE_MODES
 from gruunet_edu.models.convgru import make_convgru
 from gruunet_edu.models.dense import DenseBlock
@@ -89,10 +90,19 @@ class FRDU(nn.Module):
         slope: float = 0.2,
     ) -> None:
         super().__init__()
+        validate_sizes(
+            "FRDU",
+            in_channels=in_channels,
+            channels=channels,
+            hidden_channels=hidden_channels,
+            factor=factor,
+        )
         if state_downsample not in STATE_DOWNSAMPLE_MODES:
             raise ValueError(
                 f"state_downsample must be 'maxpool' or 'bilinear', got {state_downsample!r}"
             )
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
         self.factor = factor
         self.state_downsample = state_downsample
         self.project_before_upsample = project_before_upsample
@@ -112,6 +122,16 @@ class FRDU(nn.Module):
         self, o_prev: torch.Tensor, h_prev: torch.Tensor, return_states: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, FRDUStep]:
         """o_prev (B, C_in, H/f, W/f), h_prev (B, C_h, H, W) -> o (B, C, H/f, W/f), h [, step]."""
+        validate_feature_map(h_prev, "h_prev", self.hidden_channels, "FRDU")
+        validate_feature_map(
+            o_prev,
+            "o_prev",
+            self.in_channels,
+            "FRDU",
+            like=h_prev,
+            like_name="h_prev",
+            scale=self.factor,
+        )
         o = self.merge(torch.cat([o_prev, self.down(h_prev)], dim=1))  # (B, C, H/f, W/f)
         o = self.dense(o)  # (B, C, H/f, W/f)
         x = self.project(o)  # (B, C_h or C, H/f, W/f)

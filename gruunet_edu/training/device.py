@@ -35,8 +35,10 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
     if isinstance(preference, torch.device):
         return preference
     pref = (preference or "auto").strip().lower()
+    source = f"device {preference!r}"
     if pref == "auto":
         pref = os.environ.get(DEVICE_ENV, "").strip().lower() or "auto"
+        source = f"${DEVICE_ENV}={pref!r}" if pref != "auto" else source
     if pref == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -46,13 +48,13 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
     try:
         device = torch.device(pref)
     except RuntimeError as err:
-        raise ValueError(f"unknown device {preference!r}: use auto, cpu, cuda or mps") from err
+        raise ValueError(f"unknown {source}: use auto, cpu, cuda, cuda:N or mps") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {pref!r} requested but CUDA is not available; use cpu or auto")
+        raise ValueError(f"{source} requested but CUDA is not available; use cpu or auto")
     if device.type == "mps" and not _mps_available():
-        raise ValueError(f"device {pref!r} requested but MPS is not available; use cpu or auto")
+        raise ValueError(f"{source} requested but MPS is not available; use cpu or auto")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unsupported device {pref!r}: use auto, cpu, cuda or mps")
+        raise ValueError(f"unsupported {source}: use auto, cpu, cuda, cuda:N or mps")
     return device
 
 

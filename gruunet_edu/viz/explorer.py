@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation.inference import check_no_nan
+
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets
 
@@ -106,6 +108,7 @@ class HiddenStateExplorer:
     ) -> None:
         if not hasattr(model, "readout"):
             raise ValueError("the explorer needs a GRUU-Net: the model has no readout(h) method")
+        check_no_nan(image, "the explorer's image")
         self.model = model
         x = _as_batch(image)  # (1, C, H, W)
         if device is None:
