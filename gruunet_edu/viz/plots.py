@@ -4,10 +4,11 @@ Every function returns a ``matplotlib.figure.Figure`` built with the object-orie
 ``pyplot`` state), so the figures work in a notebook, in a script and with the non-interactive
 ``Agg`` backend of the command line; save one with ``fig.savefig(path)`` or :func:`save_figure`.
 
-Colours: instance labels get a fixed random colour each (background black); in the error map
-true-positive pixels are grey, false-positive pixels (predicted, not true) magenta and
-false-negative pixels (true, missed) green; outlines are green for the truth and magenta for the
-prediction.
+Colours (defined once in :mod:`gruunet_edu.viz.render`, shared with the explorer): classes
+background black, interior green, boundary magenta; instance labels get a fixed random colour each
+(background black); in the error map true-positive pixels are grey, false-positive pixels
+(predicted, not true) magenta and false-negative pixels (true, missed) green; outlines are green
+for the truth and magenta for the prediction.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-TRUTH_COLOUR = (0.1, 0.9, 0.3)  # green
-PRED_COLOUR = (1.0, 0.2, 0.8)  # magenta
+from gruunet_edu.viz.render import PRED_COLOUR, TRUTH_COLOUR, class_cmap
 
 
 def label_cmap(n: int = 256, seed: int = 3) -> ListedColormap:
@@ -112,8 +112,7 @@ def show_sample(
             ax.imshow(_labels_rgb(lab), interpolation="nearest")
             _clean(ax, f"{name} ({_nuclei(len(np.unique(lab[lab > 0])))})")
         else:
-            cmap = ListedColormap([(0, 0, 0), TRUTH_COLOUR, PRED_COLOUR])
-            ax.imshow(np.asarray(data), cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+            ax.imshow(np.asarray(data), cmap=class_cmap(), vmin=0, vmax=2, interpolation="nearest")
             _clean(ax, name)
     if title:
         fig.suptitle(title)
