@@ -15,6 +15,7 @@ from gruunet_edu.viz.plots import (
     plot_history,
     prediction_figure,
     save_figure,
+    show_classes,
     show_sample,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "plot_history",
     "prediction_figure",
     "save_figure",
+    "show_classes",
     "show_sample",
 ]
