@@ -100,10 +100,10 @@ show_sample(image[0], examples.sample(0).labels, target)
 #
 # A pixel that is already right ($p_t \to 1$) contributes almost nothing, so training focuses
 # on the hard pixels, such as boundaries between touching nuclei. $\gamma = 0$ gives back the
-# cross-entropy. The abstract of GRUU-Net's paper (Wollmann et al., 2019,
-# doi:10.1016/j.media.2019.04.011) names a focal-type loss as one of its contributions (the blog
-# post does not describe the training); this course uses the standard form above, from Lin et
-# al. (2017), not the paper's exact variant.
+# cross-entropy. GRUU-Net's paper (Wollmann et al., 2019, doi:10.1016/j.media.2019.04.011) is
+# reported to use a focal-type loss for this reason; its exact form is not given in the blog post
+# (which does not describe the training), so this course uses the standard form above, from Lin
+# et al. (2017), not a reproduction of the paper's.
 
 # %%
 p = np.linspace(0.01, 1.0, 200)

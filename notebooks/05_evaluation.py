@@ -330,8 +330,9 @@ print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= 
 
 # %% [markdown]
 # With a minute of CPU training on easy synthetic nuclei both networks do well, and the
-# differences are small. The paper's claim is about harder data (crowded, dim, varied nuclei) and
-# full training; rerun this comparison on a GPU (`GRUUNET_PRESET=paper`) or on your own data to
+# differences are small. The claim that GRUU-Net does better comes from the paper's experiments
+# on real microscopy data after full training, which this course does not reproduce; rerun
+# this comparison on a GPU (`GRUUNET_PRESET=paper`) or on your own data to
 # test it. Always compare on the same images with the same post-processing, and look at the
 # error gallery of both before trusting a single number.
 

@@ -74,9 +74,9 @@ _ = torch.manual_seed(0)
 # | loss | not described | no training code | a focal-type loss (see the note below) | cross-entropy + soft Dice by default; focal loss in notebook 04 |
 # | head | Res Block, then a 1×1 convolution | residual block, then a 3×3 convolution | not stated | the blog's code: 3×3 |
 #
-# Note on the loss: the blog post does not describe the training; that the paper introduces a
-# focal-type loss is what the paper's abstract says, and notebook 04 teaches the standard focal
-# loss of Lin et al. (2017), not a reproduction of the paper's.
+# Note on the loss: the blog post does not describe the training. That the paper uses a
+# focal-type loss is reported of it, without its exact form; notebook 04 teaches the standard
+# focal loss of Lin et al. (2017), not a reproduction of the paper's.
 #
 # ## 1. From a GRU to a convolutional GRU
 #

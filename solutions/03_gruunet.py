@@ -305,8 +305,8 @@ print(f"blog / paper step time in this run: {wall_ratio:.1f}x (FLOPs: {ratio_blo
 
 # %% [markdown]
 # ### Think about it
-# 1. The paper's own GRUU-Net was trained on large microscopy images. Which preset would you
-#    train on a laptop, and which on a GPU?
+# 1. The paper trained GRUU-Net on real microscopy images, much larger than the course's
+#    synthetic ones. Which preset would you train on a laptop, and which on a GPU?
 # 2. GRUU-Net has no skip connections. How does what FRDU 2 found at 1/4 resolution reach FRDU 8,
 #    which works at the same scale?
 # 3. Per pixel, where does GRUU-Net spend most of its FLOPs: in the dense blocks or in the

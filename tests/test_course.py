@@ -212,3 +212,18 @@ def test_command_line_exit_codes(tmp_path, capsys):
 def test_repository_notebooks_are_consistent():
     """The committed course passes its own check (pairs, student notebooks, outputs)."""
     assert check(lessons(ROOT, ["00", "01", "02", "03"])) == []
+
+
+def test_collapsed_answer_cells_stay_collapsed_in_the_solution_notebook(tmp_path):
+    source = SOLUTION.replace(
+        '# %% [markdown] tags=["solution"]',
+        '# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}',
+    )
+    root = _repo(tmp_path, source)
+    assert build(lessons(root)).ok
+    lesson = _lesson(root)
+    answer = nbformat.read(lesson.solution_ipynb, as_version=4).cells[-1]
+    assert answer.metadata.tags == ["solution"]
+    assert answer.metadata.jupyter == {"source_hidden": True}
+    student = nbformat.read(lesson.student_ipynb, as_version=4)
+    assert all("The answer is 4" not in c.source for c in student.cells)
