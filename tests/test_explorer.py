@@ -302,6 +302,8 @@ def test_widget_controls(explorer):
         assert f"gruunet-explorer-panel-{name}" in panel._dom_classes
         assert _bytes(panel)[:4] == b"\x89PNG"
     assert "gruunet-explorer-step" in w.step._dom_classes
+    for bar in w.bars.values():  # a hidden colour bar still holds an image (none is empty)
+        assert _bytes(bar)[:4] == b"\x89PNG"
     assert w.picker.layout.display == "none"  # one image: no picker to choose from
     assert "application/vnd.jupyter.widget-view+json" in w._repr_mimebundle_()
 

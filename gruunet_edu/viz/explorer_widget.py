@@ -193,6 +193,10 @@ class ExplorerWidget:
             )
             self.pca_note.layout.display = None
             self.bars["state"].layout.display = "none"
+            if not self.bars["state"].value:  # hidden, but never an empty image
+                c = int(self.channel.value)
+                vmax = e.channel_range(c) or 1.0
+                self.bars["state"].value = self._bar(-vmax, vmax, STATE_CMAP, f"h_t[{c}]")
             gate_channel = None
         else:
             c = int(self.channel.value)

@@ -136,10 +136,11 @@ def colour_bar_png(
 
 def _swatch(rgb, name: str) -> str:
     r, g, b = (int(round(255 * float(v))) for v in rgb)
-    return (
-        f'<span style="display:inline-block;width:0.9em;height:0.9em;margin:0 0.25em 0 0.6em;'
+    return (  # one unbreakable item: the swatch never wraps away from its name
+        f'<span style="white-space:nowrap;margin-right:0.6em">'
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;margin-right:0.25em;'
         f'vertical-align:middle;border:1px solid #888;background:rgb({r},{g},{b})"></span>'
-        f"{html.escape(name)}"
+        f"{html.escape(name)}</span> "
     )
 
 
@@ -148,4 +149,4 @@ def legend_html(with_outline: bool = True) -> str:
     items = [_swatch(c, n) for c, n in zip(CLASS_COLOURS.tolist(), CLASS_NAMES, strict=True)]
     if with_outline:
         items.append(_swatch(OUTLINE_COLOUR, "true outline (overlay)"))
-    return '<span style="font-size:90%">colours: ' + "".join(items) + "</span>"
+    return '<div style="font-size:90%;line-height:1.4">' + "".join(items) + "</div>"
