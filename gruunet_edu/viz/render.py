@@ -112,7 +112,8 @@ def colour_bar_png(
 
     Drawn under a panel so a colour can be read as a number (a gate of 0.04 is nearly black).
     """
-    from matplotlib.colorbar import ColorbarBase
+    import matplotlib
+    from matplotlib.colorbar import Colorbar
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
@@ -120,9 +121,7 @@ def colour_bar_png(
         vmin, vmax = vmin - 0.5, vmin + 0.5
     fig = Figure(figsize=(width / dpi, 0.62), dpi=dpi)
     ax = fig.add_axes((0.06, 0.55, 0.88, 0.3))
-    import matplotlib
-
-    bar = ColorbarBase(
+    bar = Colorbar(
         ax, cmap=matplotlib.colormaps[cmap], norm=Normalize(vmin, vmax), orientation="horizontal"
     )
     bar.set_ticks([vmin, (vmin + vmax) / 2, vmax])
