@@ -4,6 +4,7 @@
 #   make demo     headless demo: train the tiny preset on sample data, evaluate, write figures
 #   make test     the whole test suite (lint, notebook checks, unit tests, browser test, nbval)
 #   make benchmarks  the speed and accuracy measurements quoted in the README
+#   make figures  the README's architecture diagrams (docs/*.png), drawn from the paper preset
 #
 # Torch: TORCH_SPEC picks the version, TORCH_INDEX an optional package index, e.g.
 #   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu     (small CPU-only build)
@@ -16,7 +17,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lab demo test benchmarks check-notebooks notebooks lint format clean-venv
+.PHONY: venv lab demo test benchmarks figures check-notebooks notebooks lint format clean-venv
 
 venv: $(STAMP)
 
@@ -52,6 +53,9 @@ benchmarks: venv
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_notebooks.py
+
+figures: venv
+	$(PY) -m gruunet_edu.viz.diagrams docs
 
 check-notebooks: venv
 	$(PY) -m gruunet_edu.course check

@@ -26,6 +26,7 @@
 # **Time:** about 35 minutes. **Prerequisites:** notebook 01 (the ConvGRU).
 
 # %%
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -33,8 +34,10 @@ import torch.nn.functional as F
 
 from gruunet_edu.data import make_nuclei, percentile_normalize
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_dense_parameters
 from gruunet_edu.exercises.nb2_frdu import check_dense_block, check_frdu
-from gruunet_edu.models import FRDU, DenseBlock, count_parameters
+from gruunet_edu.models import FRDU, DenseBlock, GRUUNetConfig, count_parameters
+from gruunet_edu.viz.diagrams import frdu_diagram
 
 _ = torch.manual_seed(0)
 
@@ -102,8 +105,9 @@ print("parameters:", count_parameters(block))
 # \end{aligned}
 # $$
 #
-# ConvNorm is a 1×1 convolution followed by BatchNorm. The blog's *text* writes the merge as a
-# sum, $\mathrm{down}(h_{t-1}) + o_{t-1}$, but its code concatenates `[o_t_1, h_t_1]` as above.
+# ConvNorm is a 1×1 convolution followed by BatchNorm. The text of the blog post (郑之杰,
+# 2021-01-25, on 0809zheng.github.io; see notebook 01's sources) writes the merge as a sum,
+# $\mathrm{down}(h_{t-1}) + o_{t-1}$, but its code concatenates `[o_t_1, h_t_1]` as above.
 #
 # `FRDU` holds `self.merge`, `self.dense`, `self.project` (the two ConvNorms), `self.gru` and
 # `self.down(h)`, which max-pools by `self.factor`.
@@ -122,6 +126,17 @@ class StudentFRDU(FRDU):
 # %% tags=["check"]
 check_frdu(StudentFRDU)
 # hint("frdu")
+
+# %% [markdown]
+# ### The FRDU's data flow
+# The diagram is drawn from a model configuration by `gruunet_edu.viz.diagrams.frdu_diagram`:
+# here the third FRDU ($t = 3$, factor 8) of the `paper` preset for a 256×256 image. The top
+# row is the pooling stream at 1/8 of the resolution, the bottom row the full-resolution state;
+# every arrow carries channels × height × width. Try `GRUUNetConfig.preset("blog")`: its
+# down-sampling is bilinear and $x_t$ keeps all 256 channels at full resolution.
+
+# %%
+frdu_diagram(GRUUNetConfig.preset("paper"), step=3, image_size=256)
 
 # %% [markdown]
 # ## 3. The two streams on an image
@@ -169,9 +184,11 @@ plt.show()
 # 32 in each direction. The blog's code uses `F.interpolate(h, scale_factor=1/32,
 # mode="bilinear")`. Without anti-aliasing, bilinear interpolation reads only the 2×2 pixels
 # nearest each output point: it *samples* 4 of every 1024 pixels and can miss a nucleus
-# completely. Max-pooling keeps the strongest response of every 32×32 window. The paper reports
-# that bilinear interpolation made training less stable; the course uses max-pooling by default
-# (`state_downsample="maxpool"`; the `blog` preset keeps the blog's choice).
+# completely. Max-pooling keeps the strongest response of every 32×32 window. A sentence
+# attributed to the paper says that bilinear interpolation in place of max pooling made training
+# less stable (we know it as that quoted sentence, not from a section of the paper we could
+# point to); the course uses max-pooling by default (`state_downsample="maxpool"`; the `blog`
+# preset keeps the blog's choice).
 
 # %%
 state = torch.zeros(1, 1, 128, 128)
@@ -180,6 +197,34 @@ pooled = F.max_pool2d(state, 32)
 sampled = F.interpolate(state, scale_factor=1 / 32, mode="bilinear")
 print("max-pool keeps the nucleus:", bool(pooled.max() == 1.0))
 print("bilinear keeps the nucleus:", bool(sampled.max() > 0.5), f"(max {float(sampled.max()):.2f})")
+
+
+# %% [markdown]
+# ### Bonus (optional): the size of a dense block
+# Write `student_dense_parameters(in_features, out_features, num_layers, growth_rate, bn_size)`:
+# the number of parameters of `DenseBlock(in_features, out_features, num_layers, growth_rate,
+# bn_size)`, from the description in section 1 alone (no `count_parameters`). All its
+# convolutions are bias-free; every BatchNorm has a weight and a bias per channel. The check
+# compares with the real block for four sizes, including the 512-channel block of the deepest
+# FRDU.
+
+# %% tags=["exercise"]
+def student_dense_parameters(in_features, out_features, num_layers, growth_rate, bn_size):
+    """Parameters of DenseBlock(in_features, out_features, num_layers, growth_rate, bn_size)."""
+    raise NotImplementedError("Student exercise: count the dense block's parameters")
+
+
+# %% tags=["check"]
+check_dense_parameters(student_dense_parameters)
+# hint("dense_parameters")
+
+# %% [markdown]
+# ### Think about it
+# 1. Why does the FRDU project $o_t$ to $C_h$ channels *before* up-sampling?
+# 2. The blog's text adds $\mathrm{down}(h_{t-1})$ to $o_{t-1}$; its code concatenates them.
+#    Which of the two can work in every FRDU of the network, and why?
+# 3. The deepest FRDU of the `paper` preset works at factor 32 on a 256×256 image: $o$ is 8×8.
+#    What does that FRDU add to the state that the first one (factor 2) cannot?
 
 # %% [markdown]
 # ## Summary

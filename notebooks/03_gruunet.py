@@ -20,15 +20,18 @@
 # - how GRUU-Net stacks FRDUs into a U-shaped path of scales while one ConvGRU state is refined
 #   at full resolution after every FRDU;
 # - the scale factor of every FRDU (exercise 1) and the network's forward pass (exercise 2);
-# - what the blog's network and the paper's variant cost: parameters, FLOPs, and the time of
-#   one training step;
+# - what the blog's network (the code of 郑之杰's blog post of 2021-01-25 on 0809zheng.github.io)
+#   and the paper's variant (Wollmann et al., 2019, doi:10.1016/j.media.2019.04.011) cost:
+#   parameters, FLOPs, and the time of one training step;
 # - how GRUU-Net compares with a plain U-Net of the same size.
 #
 # **Time:** about 40 minutes. **Prerequisites:** notebooks 01 and 02.
 
 # %%
+import statistics
 import time
 
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -36,8 +39,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gruunet_edu.data import make_nuclei, percentile_normalize
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_o_shapes
 from gruunet_edu.exercises.nb3_gruunet import check_factors, check_gruunet, reference_factors
 from gruunet_edu.models import GRUUNet, GRUUNetConfig, build_model, count_parameters
+from gruunet_edu.viz.diagrams import network_diagram
 
 _ = torch.manual_seed(0)
 
@@ -64,24 +69,47 @@ _ = torch.manual_seed(0)
 # through the state $h$, which every FRDU reads (down-sampled) and rewrites (at full
 # resolution). The $2S - 1$ FRDUs are the "time steps" of the ConvGRU.
 #
-# The figure shows the path of the `paper` preset: the scale of $o$ at every FRDU and its number
-# of channels.
+# The diagram is drawn from the configuration by `gruunet_edu.viz.diagrams.network_diagram`
+# (the README shows the same figure): the stem makes $h_0 = o_0$, FRDU $t = 1, \dots, 2S-1$ sits
+# at its scale with the shape of its $o_t$, and the state $h$ runs along the top at full
+# resolution. Every FRDU reads it (dashed, down-sampled) and writes $h_t$ back (solid).
+# Change the preset to `"tiny"` or `"blog"` to see theirs.
 
 # %%
 paper = GRUUNetConfig.preset("paper")
+network_diagram(paper, image_size=256)
+
+# %% [markdown]
+# The scales alone, on a logarithmic axis (each scale halves the resolution), with the number
+# of channels of $o$ at every step:
+
+# %%
 steps = range(1, paper.num_steps + 1)
-fig, ax = plt.subplots(figsize=(8, 3.5))
-ax.plot(steps, [-f for f in paper.frdu_factors], "o-", color="tab:blue")
-for t, f, w in zip(steps, paper.frdu_factors, paper.widths):
-    ax.annotate(f"{w} ch", (t, -f), textcoords="offset points", xytext=(0, 8), ha="center")
-ax.axhline(0, color="tab:red", lw=3)
-ax.text(1, 1.5, f"state h: full resolution, {paper.hidden_channels} channels", color="tab:red")
+fig, ax = plt.subplots(figsize=(8, 3.8))
+ax.plot(steps, paper.frdu_factors, "o-", color="tab:blue")
+ax.set_yscale("log", base=2)
+ax.invert_yaxis()  # coarser scales further down, like the U of the diagram
+for t, f, w in zip(steps, paper.frdu_factors, paper.widths, strict=True):
+    side = -10 if t <= paper.num_scales else 10  # left of the encoder arm, right of the decoder
+    if t == paper.num_scales:
+        side = 0
+    ax.annotate(
+        f"{w} ch", (t, f), textcoords="offset points", xytext=(side, -14 if side == 0 else -3),
+        ha={-10: "right", 10: "left", 0: "center"}[side], fontsize=8,
+    )
+ax.axhline(1, color="tab:red", lw=3)
+ax.annotate(
+    f"state h: full resolution, {paper.hidden_channels} channels", (1, 1),
+    textcoords="offset points", xytext=(0, 6), color="tab:red", fontsize=9,
+)
 ax.set_xticks(list(steps))
-ax.set_yticks([-f for f in sorted(set(paper.frdu_factors))] + [0])
-ax.set_yticklabels([f"1/{f}" for f in sorted(set(paper.frdu_factors))] + ["1"])
-ax.set_ylim(-36, 5)
-ax.set_xlabel("FRDU t")
-ax.set_ylabel("resolution of o")
+factors_shown = [1] + sorted(set(paper.frdu_factors))
+ax.set_yticks(factors_shown)
+ax.set_yticklabels(["1"] + [f"1/{f}" for f in factors_shown[1:]])
+ax.set_ylim(2 * max(factors_shown), 0.6)
+ax.set_xlim(0.4, paper.num_steps + 0.6)
+ax.set_xlabel("FRDU step t")
+ax.set_ylabel("resolution of o (log scale)")
 ax.set_title("GRUU-Net ('paper' preset): one FRDU per step")
 plt.show()
 
@@ -145,9 +173,27 @@ for t, (step, f) in enumerate(zip(states, tiny.frdu_factors), start=1):
 
 
 # %% [markdown]
+# ### Bonus (optional): the pooling stream's shapes
+# Write `student_o_shapes(config, height, width)`: the shape `(C, h, w)` of $o_t$ for every step
+# $t = 1, \dots, 2S-1$ of a GRUU-Net with this config on a `height` × `width` image, from the
+# config alone. Sizes that are not a multiple of $2^S$ are padded by the model and cropped back,
+# so $o_t$ has $\lceil H / f_t \rceil$ rows. The printout above is one example to compare with.
+
+# %% tags=["exercise"]
+def student_o_shapes(config, height, width):
+    """[(C_t, ceil(H / f_t), ceil(W / f_t)) for t = 1 ... 2S-1]."""
+    raise NotImplementedError("Student exercise: the shape of o_t for every step")
+
+
+# %% tags=["check"]
+check_o_shapes(student_o_shapes)
+# hint("o_shapes")
+
+# %% [markdown]
 # ## 3. Blog network, paper variant and a U-Net
 #
-# The presets differ in two choices inside every FRDU (see notebook 02):
+# The presets differ in two choices inside every FRDU (see notebook 02, and notebook 01's table
+# of where the blog's text, the blog's code, the paper and this course differ):
 #
 # | preset | down-sampling of $h$ | 1×1 projection before up-sampling | ConvGRU |
 # |---|---|---|---|
@@ -195,26 +241,59 @@ print(f"paper GRUU-Net / U-Net FLOPs: {ratio_unet:.0f}x")
 #
 # ### One training step
 # The time of one training step (forward, backward, optimiser) on two small 32×32 images, on this
-# machine. Timings vary between machines and runs (a busy machine distorts them: run the cell
-# again); the FLOP counts above are exact.
+# machine. A first step is slower than the rest (memory is allocated, kernels are chosen), and
+# other programs on the machine slow down single steps at random, so the cell runs one warm-up
+# step, then several timed ones, and reports the median wall time and the median CPU time of
+# this process (the CPU time does not count waiting for a busy machine).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def step_time(model, size=32):
-    """Seconds for one SGD step on two (1, size, size) images."""
+def step_times(model, size=32, repeats=5):
+    """Median wall and CPU seconds of one SGD step on two (1, size, size) images."""
     x, y = torch.rand(2, 1, size, size), torch.randint(0, 3, (2, size, size))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    start = time.perf_counter()
-    loss = F.cross_entropy(model(x), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up, not timed
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
+times = {}
+print(f"median of 5 steps after a warm-up, 2 x 32x32, {torch.get_num_threads()} CPU threads")
 for name, arch in (("blog", "gruunet"), ("paper", "gruunet"), ("paper", "unet")):
-    seconds = step_time(build_model(GRUUNetConfig.preset(name), arch))
-    print(f"{name:6s} {arch:8s} {seconds * 1000:8.0f} ms per step (2 x 32x32, CPU: {torch.get_num_threads()} threads)")
+    times[name, arch] = step_times(build_model(GRUUNetConfig.preset(name), arch))
+    wall, cpu = times[name, arch]
+    print(f"{name:6s} {arch:8s} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU per step")
+wall_ratio = times["blog", "gruunet"][0] / times["paper", "gruunet"][0]
+print(f"blog / paper step time in this run: {wall_ratio:.1f}x (FLOPs: {ratio_blog:.1f}x)")
+
+# %% [markdown]
+# The FLOP counts are exact and the same on every machine; the times are measurements of this
+# run. On tiny 32×32 images much of a step is fixed overhead (launching operations, the
+# optimiser), so the measured ratio is usually smaller than the FLOP ratio, and a machine shared
+# with other work can shift it further. The README's benchmark
+# (`benchmarks/bench_model.py`, 256×256 images, repeated) measures it under controlled
+# conditions. Trust the FLOPs for "how much work", and a timing only as a median of repeats.
+
+# %% [markdown]
+# ### Think about it
+# 1. The paper trained GRUU-Net on real microscopy images, much larger than the course's
+#    synthetic ones. Which preset would you train on a laptop, and which on a GPU?
+# 2. GRUU-Net has no skip connections. How does what FRDU 2 found at 1/4 resolution reach FRDU 8,
+#    which works at the same scale?
+# 3. Per pixel, where does GRUU-Net spend most of its FLOPs: in the dense blocks or in the
+#    ConvGRUs? What does that predict about the FLOPs of a GRUU-Net with twice the $C_h$?
 
 # %% [markdown]
 # ## Summary

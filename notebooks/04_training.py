@@ -42,13 +42,14 @@ from torch import nn
 
 from gruunet_edu.data import SyntheticNucleiDataset
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_class_weights
 from gruunet_edu.exercises.nb4_training import check_focal_loss, check_soft_dice
 from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
 from gruunet_edu.training.checkpoint import load_checkpoint, load_model
 from gruunet_edu.training.device import choose_device, default_preset, device_notice
 from gruunet_edu.training.loop import recipe, synthetic_data, train
 from gruunet_edu.training.losses import cross_entropy_loss, focal_loss, soft_dice_loss
-from gruunet_edu.viz.plots import plot_history, show_sample
+from gruunet_edu.viz.plots import plot_history, show_classes, show_sample
 
 _ = torch.manual_seed(0)
 
@@ -99,8 +100,10 @@ show_sample(image[0], examples.sample(0).labels, target)
 #
 # A pixel that is already right ($p_t \to 1$) contributes almost nothing, so training focuses
 # on the hard pixels, such as boundaries between touching nuclei. $\gamma = 0$ gives back the
-# cross-entropy. GRUU-Net's paper proposes a focal-type loss for this reason; this course uses
-# the standard form above.
+# cross-entropy. GRUU-Net's paper (Wollmann et al., 2019, doi:10.1016/j.media.2019.04.011) is
+# reported to use a focal-type loss for this reason; its exact form is not given in the blog post
+# (which does not describe the training), so this course uses the standard form above, from Lin
+# et al. (2017), not a reproduction of the paper's.
 
 # %%
 p = np.linspace(0.01, 1.0, 200)
@@ -148,6 +151,24 @@ def student_focal_loss(logits, target, gamma=2.0):
 # %% tags=["check"]
 check_focal_loss(student_focal_loss)
 # hint("focal_loss")
+
+# %% [markdown]
+# ### Bonus (optional): inverse-frequency class weights
+# Another remedy for a rare class is to weight the cross-entropy per class. Write
+# `student_class_weights(targets, num_classes=3)`: $w_k = N / (K\,n_k)$ for the $N$ pixels of
+# `targets`, of which $n_k$ belong to class $k$ (0 for a class with no pixel). Then every class
+# present carries the same total weight $N / K$. (`F.cross_entropy(logits, y, weight=w)` would
+# use them; the training below does not.)
+
+# %% tags=["exercise"]
+def student_class_weights(targets, num_classes=3):
+    """w_k = N / (K * n_k) per class (0 where n_k = 0), shape (num_classes,)."""
+    raise NotImplementedError("Student exercise: inverse-frequency class weights")
+
+
+# %% tags=["check"]
+check_class_weights(student_class_weights)
+# hint("class_weights")
 
 # %% [markdown]
 # From here on the notebook uses your functions if they passed, the reference otherwise.
@@ -253,22 +274,24 @@ with torch.no_grad():
 print("reloaded model gives the same output:", same)
 
 # %% [markdown]
-# A look at one validation image: the input, the target and the predicted classes.
+# A look at one validation image: the input, the target and the predicted classes, in the
+# class colours of `show_sample` above (background black, interior green, boundary magenta).
 
 # %%
 image, target = val_data[0]
 with torch.no_grad():
     predicted = reloaded(image[None]).argmax(dim=1)[0]
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.5))
-panels = ((image[0], "input", "gray"), (target, "target", "viridis"))
-panels += ((predicted, "prediction", "viridis"),)
-for ax, (array, title, cmap) in zip(axes, panels, strict=True):
-    ax.imshow(array, cmap=cmap)
-    ax.set_title(title)
-    ax.axis("off")
-plt.tight_layout()
-plt.show()
+show_classes(image[0], {"target": target, "prediction": predicted})
 print("pixels classified correctly >= 85%:", (predicted == target).float().mean().item() >= 0.85)
+
+# %% [markdown]
+# ### Think about it
+# 1. Why is the validation Dice computed on the foreground only, and not as the mean of the
+#    three class Dice values?
+# 2. With $\gamma = 2$, how much less does a pixel predicted right with $p_t = 0.9$ count in the
+#    focal loss than in the cross-entropy? Can the focal loss hurt, too?
+# 3. The network trains on 64 × 64 crops and is validated on 128 × 128 images. Why does that
+#    work, and what could go wrong at the borders of a crop?
 
 # %% [markdown]
 # ## Summary

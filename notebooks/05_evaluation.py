@@ -40,10 +40,12 @@ from gruunet_edu.evaluation.inference import predict_instances
 from gruunet_edu.evaluation.metrics import (
     average_precision,
     evaluate_dataset,
+    evaluate_instances,
     iou_matrix,
     match_instances,
 )
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_half_nucleus, reference_half_nucleus
 from gruunet_edu.exercises.nb5_evaluation import (
     check_instance_iou,
     check_match_counts,
@@ -143,8 +145,11 @@ plt.show()
 # F_1 = \frac{2\,TP}{2\,TP + FP + FN}, \quad AP_\tau = \frac{TP}{TP + FP + FN} .
 # $$
 #
-# $AP_\tau$ follows the 2018 Data Science Bowl and StarDist; its mean over
-# $\tau = 0.5, 0.55, \dots, 0.95$ rewards precise outlines. SEG (Cell Tracking Challenge)
+# $AP_\tau$ of one image is the measure of the 2018 Data Science Bowl and of StarDist; its mean
+# over $\tau = 0.5, 0.55, \dots, 0.95$ rewards precise outlines. Over several images there are
+# two ways to combine it: the Data Science Bowl averaged the per-image values, while
+# `evaluate_dataset` pools the counts TP, FP, FN of all images first (every nucleus weighs the
+# same, not every image); section 4 prints both. SEG (Cell Tracking Challenge)
 # averages, over true objects, the IoU with the predicted object that covers more than half of it.
 #
 # ### Exercise 1: the IoU matrix
@@ -186,8 +191,10 @@ instance_iou = use_student_or_reference(student_instance_iou, iou_matrix)
 match_counts = use_student_or_reference(student_match_counts, reference_match_counts)
 
 iou = instance_iou(sample.labels, pred_labels)
+n_true = len(np.unique(sample.labels[sample.labels > 0]))  # labels need not be consecutive
+n_pred = len(np.unique(pred_labels[pred_labels > 0]))
 print("IoU matrix: one row per true nucleus, one column per prediction:",
-      iou.shape == (sample.labels.max(), pred_labels.max()))
+      iou.shape == (n_true, n_pred))
 taus = np.round(np.arange(0.5, 1.0, 0.05), 2)
 ap_yours = []
 for tau in taus:
@@ -211,7 +218,9 @@ plt.show()
 # %% [markdown]
 # ## 4. The whole test set
 #
-# `evaluate_dataset` pools the object counts of all images before taking ratios.
+# `evaluate_dataset` pools the object counts of all images before taking ratios. The mean of
+# the per-image values (the Data Science Bowl's way) weighs an image with 3 nuclei as much as one
+# with 30; both are printed.
 
 # %%
 predictions = predict_samples(model, samples)  # instance labels of every test image
@@ -220,6 +229,14 @@ scores = evaluate_dataset(truths, predictions)
 print("true nuclei:", scores["n_true"])
 for key, threshold in (("dice", 0.85), ("f1_50", 0.6), ("ap50", 0.45), ("seg", 0.55)):
     print(f"{key} >= {threshold}: {scores[key] >= threshold}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+per_image = [evaluate_instances(t, p) for t, p in zip(truths, predictions, strict=True)]
+print(f"AP@0.5, counts pooled over images: {scores['ap50']:.3f}")
+print(f"AP@0.5, mean of the per-image values: {np.mean([m['ap50'] for m in per_image]):.3f}")
+print(f"mean AP, pooled: {scores['mean_ap']:.3f}; per-image mean: "
+      f"{np.mean([m['mean_ap'] for m in per_image]):.3f}")
 
 # %% [markdown]
 # ## 5. Error gallery
@@ -234,16 +251,56 @@ for key, threshold in (("dice", 0.85), ("f1_50", 0.6), ("ap50", 0.45), ("seg", 0
 # %%
 # NBVAL_IGNORE_OUTPUT
 errors = error_examples([s.image for s in samples], truths, predictions, tau=0.5)
+kinds = ("missed", "false detection", "merged", "split", "poor overlap")
+counts = {name: sum(e["name"] == name for e in errors) for name in kinds}
 print("predicted nuclei:", scores["n_pred"], "| errors at tau = 0.5:", len(errors))
-for name in ("missed", "false detection", "merged", "split", "poor overlap"):
-    print(f"{name:>16}: {sum(e['name'] == name for e in errors)}")
+for name in kinds:
+    print(f"{name:>16}: {counts[name]}")
+print("most frequent kind:", max(kinds, key=counts.get) if errors else "none")
+print("merges vs splits:", counts["merged"], "vs", counts["split"])
+per_image_counts = [(int(len(np.unique(t[t > 0]))), int(len(np.unique(p[p > 0]))))
+                    for t, p in zip(truths, predictions, strict=True)]
+print("true / predicted nuclei per image:", per_image_counts)
 error_gallery([s.image for s in samples], truths, predictions, max_examples=12)
 
+
 # %% [markdown]
-# A network trained for a minute on small crops usually finds the nuclei (high pixel Dice) but
-# misses some boundaries between touching ones: then the gallery is dominated by **merges**.
-# That is exactly what the boundary class and losses that weigh it up (Dice, focal) are for;
-# longer training on larger crops (the GPU recipe) reduces them.
+# Which kind of error dominates depends on the trained weights and the images: read the counts
+# above rather than a rule of thumb. Two failure modes are typical of a network trained for a
+# few minutes on small crops. A **merge** appears where the predicted boundary between touching
+# nuclei has a gap, so one seed grows over both. A **split** appears where $p_\mathrm{int}$ has a
+# dip or a hole inside one nucleus: the distance map then has two maxima, two seeds, and the
+# watershed cuts the nucleus in two (the per-image counts above show it as more predicted than
+# true nuclei in an image). The boundary class and losses that weigh it up (Dice, focal) target
+# the first; longer training on larger crops (the GPU recipe) reduces both.
+#
+# ### Bonus (optional): half a nucleus
+# Two metrics can disagree on the same prediction. Write `student_half_nucleus(labels, label)`:
+# a prediction (an integer array of the image's shape) with a single object, the first
+# $\lfloor n / 2 \rfloor$ of the $n$ pixels of nucleus `label` (any half will do) and nothing
+# else. The cell after the check scores it with AP@0.5 and SEG.
+
+# %% tags=["exercise"]
+def student_half_nucleus(labels, label):
+    """One predicted object covering n // 2 of the n pixels of nucleus `label`."""
+    raise NotImplementedError("Student exercise: predict half of one nucleus")
+
+
+# %% tags=["check"]
+check_half_nucleus(student_half_nucleus)
+# hint("half_nucleus")
+
+# %%
+half_nucleus = use_student_or_reference(student_half_nucleus, reference_half_nucleus)
+ids, sizes = np.unique(sample.labels[sample.labels > 0], return_counts=True)
+label = int(ids[np.argmax(sizes % 2 == 0)]) if np.any(sizes % 2 == 0) else int(ids[0])
+n = int((sample.labels == label).sum())
+only = np.where(sample.labels == label, sample.labels, 0)  # this nucleus alone
+half = half_nucleus(only, label)
+m = evaluate_instances(only, half)
+print(f"IoU of the half with its nucleus: {(n // 2) / n:.3f}")
+print("AP@0.5 counts it as found (IoU >= 0.5):", m["ap50"] == 1.0, "| even size:", n % 2 == 0)
+print("SEG gives it 0 (needs more than half covered):", m["seg"] == 0.0)
 #
 # ## 6. GRUU-Net vs U-Net
 #
@@ -276,10 +333,21 @@ print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= 
 
 # %% [markdown]
 # With a minute of CPU training on easy synthetic nuclei both networks do well, and the
-# differences are small. The paper's claim is about harder data (crowded, dim, varied nuclei) and
-# full training; rerun this comparison on a GPU (`GRUUNET_PRESET=paper`) or on your own data to
+# differences are small. The claim that GRUU-Net does better comes from the paper's experiments
+# on real microscopy data after full training, which this course does not reproduce; rerun
+# this comparison on a GPU (`GRUUNET_PRESET=paper`) or on your own data to
 # test it. Always compare on the same images with the same post-processing, and look at the
 # error gallery of both before trusting a single number.
+
+# %% [markdown]
+# ### Think about it
+# 1. Why can pixel Dice be high while AP@0.5 is low?
+# 2. A dip of $p_\mathrm{int}$ inside one nucleus gives two seeds and splits it (section 5).
+#    How would you change the seeding to prevent that, and what would the change cost where two
+#    touching nuclei really are joined by a thin neck?
+# 3. A test set has one image with 40 crowded nuclei and nine images with 2 easy nuclei each.
+#    The network gets the easy ones right and half of the crowded ones. Which is higher, the
+#    pooled AP or the mean of the per-image APs, and which would you report?
 
 # %% [markdown]
 # ## Summary

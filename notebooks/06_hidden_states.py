@@ -23,7 +23,12 @@
 #   stopped after step $t$? (exercise 1);
 # - to summarise the gates per step (exercise 2): where does the network update its state?
 # - to explore states interactively: a slider over the steps, one channel of $h_t$ or its first
-#   three principal components as RGB, both gates, the read-out and an overlay on the image.
+#   three principal components as RGB, both gates, the read-out and an overlay on the image,
+#   on this notebook's image and on the test images notebook 05 got most wrong.
+#
+# Steps are numbered as in notebook 03: $h_0$ is the stem's output, and FRDU step
+# $t = 1, \dots, T$ with $T = 2S - 1$ computes $h_t$ ($S$ scales; the tiny preset has $S = 3$,
+# so $T = 5$). In Python, `states[t - 1]` holds step $t$.
 #
 # **Time:** about 30 minutes. **Prerequisites:** notebooks 02-05.
 
@@ -33,8 +38,10 @@ import numpy as np
 import torch
 
 from gruunet_edu.data import SyntheticNucleiDataset, percentile_normalize
+from gruunet_edu.evaluation.evaluate import predict_samples
 from gruunet_edu.evaluation.metrics import dice_score
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_state_change
 from gruunet_edu.exercises.nb6_hidden_states import (
     check_gate_means,
     check_readout_per_step,
@@ -42,7 +49,8 @@ from gruunet_edu.exercises.nb6_hidden_states import (
     reference_readout_per_step,
 )
 from gruunet_edu.training.pretrained import COURSE_TRAINING, pretrained_model
-from gruunet_edu.viz.explorer import HiddenStateExplorer, explorer_widget
+from gruunet_edu.viz import HiddenStateExplorer, explorer_widget
+from gruunet_edu.viz.plots import error_examples
 
 _ = torch.manual_seed(0)
 
@@ -85,14 +93,16 @@ x = torch.from_numpy(image)[None, None]  # (1, 1, H, W)
 model.eval()
 with torch.no_grad():
     logits, states = model(x, return_states=True)
-print("logits:", tuple(logits.shape), "| steps:", len(states))
-for t, s in enumerate(states):
-    print(f"step {t}: h {tuple(s.h.shape)}  z {tuple(s.z.shape)}  o {tuple(s.o.shape)}")
+print("logits:", tuple(logits.shape), "| FRDU steps T =", len(states))
+for t, s in enumerate(states, start=1):  # states[t - 1] holds step t
+    print(f"step t = {t}: h {tuple(s.h.shape)}  z {tuple(s.z.shape)}  o {tuple(s.o.shape)}")
 
 
 # %% [markdown]
-# `states` is a list with one `FRDUStep` per FRDU: `h` (the new state $h_t$), `z` and `r` (the
-# gates) and `o` (the pooling stream at that step's scale). The states are detached copies: asking
+# `states` is a list with one `FRDUStep` per FRDU, in the order $t = 1, \dots, T$: `h` (the new
+# state $h_t$), `z` and `r` (the
+# gates) and `o` (the pooling stream at that step's scale). The stem's $h_0$ is not in the list.
+# The states are detached copies: asking
 # for them costs memory only when `return_states=True`.
 #
 # ### Exercise 1: read every state through the head
@@ -113,7 +123,7 @@ check_readout_per_step(student_readout_per_step)
 # ### Exercise 2: how much does each step update?
 # Write `student_gate_means(states, which="z")`: the mean of the update gate $z_t$
 # (`which="z"`) or of the reset gate $r_t$ (`which="r"`) over channels and pixels, one number
-# per step, as an array of shape `(S,)`.
+# per step $t = 1, \dots, T$, as an array of shape `(T,)` (the docstring below calls it `S`).
 
 # %% tags=["exercise"]
 def student_gate_means(states, which="z"):
@@ -140,7 +150,7 @@ dice = [dice_score(probs.argmax(axis=0), truth) for probs in readouts]  # foregr
 z_means, r_means = gate_means(states, "z"), gate_means(states, "r")
 
 fig, (ax_d, ax_g) = plt.subplots(1, 2, figsize=(10, 3.3))
-steps = np.arange(len(states))
+steps = np.arange(1, len(states) + 1)  # t = 1 ... T
 ax_d.plot(steps, dice, "o-")
 ax_d.set_xticks(steps)
 ax_d.set_xlabel("FRDU step t")
@@ -161,17 +171,19 @@ print("Dice of the last read-out >= 0.8:", dice[-1] >= 0.8)
 print("every read-out finds nuclei (Dice >= 0.5):", min(dice) >= 0.5)
 
 # %% [markdown]
-# The same story as pictures: per step the state's first three principal components as RGB
+# The same story as pictures: per step $t$ the state's first three principal components as RGB
 # (one PCA basis fitted on all steps, so a colour means the same direction at every step), the
-# gates (mean over channels, dark = 0, bright = 1) and the read-out on the image (interior
-# green, boundary magenta, true outline yellow). `HiddenStateExplorer` computes these arrays;
-# `plot_steps` draws them as a static figure.
+# gates (mean over channels, with a colour bar: dark = 0, bright = 1) and the read-out on the
+# image (interior green, boundary magenta, true outline yellow). `HiddenStateExplorer` computes
+# these arrays (its `step` is $t$, from 1 to $T$); `plot_steps` draws them as a static figure.
 
 # %%
 explorer = HiddenStateExplorer(model, image, truth=truth)
-print("explorer:", explorer.num_steps, "steps,", explorer.num_channels, "channels,", explorer.shape)
+print("explorer: steps t =", list(explorer.steps), "|", explorer.num_channels, "channels,",
+      explorer.shape)
 fig = explorer.plot_steps(rows=("pca", "z", "r", "overlay"), size=1.9)
 plt.show()
+
 
 # %% [markdown]
 # Questions to answer with the figure (and the explorer below):
@@ -181,22 +193,83 @@ plt.show()
 #   at their outlines, or between touching nuclei?
 # - The PCA colours use one basis for all steps: which steps move the state the most?
 #
-# The answers depend on the trained weights: a small network trained for a minute often finds
-# the nuclei at the first step already and uses the later, coarser steps to clean up the
-# background and the outlines.
+# The answers depend on the trained weights: read them off the figure and the printed Dice
+# and gate means rather than expecting a fixed pattern. A small network trained for a few
+# minutes often finds the nuclei at an early step and uses later steps to refine the
+# background and the outlines, but other runs divide the work differently.
 #
+# ### Bonus (optional): how far does each step move the state?
+# Write `student_state_change(states)`: for $t = 2, \dots, T$ the mean of $|h_t - h_{t-1}|$
+# over channels and pixels, an array of shape `(T - 1,)` (the stem's $h_0$ is not captured, so
+# step 1 has no predecessor here).
+
+# %% tags=["exercise"]
+def student_state_change(states):
+    """mean |h_t - h_{t-1}| for t = 2 ... T: shape (T - 1,)."""
+    raise NotImplementedError("Student exercise: the change of the state at every step")
+
+
+# %% tags=["check"]
+check_state_change(student_state_change)
+# hint("state_change")
+
+# %% [markdown]
 # ## 3. The interactive explorer
 #
-# Move the **step** slider to walk through the FRDUs. **view** switches the state panel between
-# one **channel** of $h_t$ (blue negative, red positive, a fixed scale per channel) and **PCA**
-# (three principal components as RGB); in channel view the gates show that channel too,
-# otherwise their mean over channels. Below: the read-out $\hat y^{(t)}$ and its overlay on the
-# image, and the Dice of the read-out in the caption line.
+# Move the **step** slider to walk through the FRDUs, $t = 1, \dots, T$. **view** switches the
+# state panel between one **channel** of $h_t$ (blue negative, red positive, one scale per
+# channel for all steps, shown by the colour bar) and **PCA** (three principal components as
+# RGB; the caption gives the share of the variance of each component, PC1 first); in channel
+# view the gates show that channel too, otherwise their mean over channels. The **channel**
+# slider is greyed out in PCA view, where it has no effect. Below: the read-out
+# $\hat y^{(t)}$ and its overlay on the image, with a legend of the colours, and the Dice of the
+# read-out in the caption line.
+#
+# The **image** picker offers, besides this notebook's image, the test images of notebook 05
+# with the most errors at IoU 0.5 (same model, same test set): look at how the state and the
+# read-out evolve where the network fails. Each image's explorer is computed when you first
+# pick it.
+
+# %%
+test_set = SyntheticNucleiDataset(6, size=128, seed=0, split="test", pool=6)  # as in 05
+test_samples = [test_set.sample(i) for i in range(len(test_set))]
+test_predictions = predict_samples(model, test_samples)
+test_truths = [s.labels for s in test_samples]
+test_errors = error_examples([s.image for s in test_samples], test_truths, test_predictions)
+errors_per_image = np.bincount([e["index"] for e in test_errors], minlength=len(test_samples))
+worst = [int(i) for i in np.argsort(-errors_per_image, kind="stable")[:3] if errors_per_image[i]]
+print("errors at IoU 0.5 per test image of notebook 05:", errors_per_image.tolist())
+
+
+def explorer_of(i):
+    """The explorer of test image i, built when the picker first shows it."""
+    sample_i = test_samples[i]
+    return HiddenStateExplorer(model, percentile_normalize(sample_i.image), truth=sample_i.labels)
+
+
+def describe(i):
+    kinds = sorted({e["name"] for e in test_errors if e["index"] == i})
+    return f"05 test image {i}: {errors_per_image[i]} errors ({', '.join(kinds)})"
+
+
+images = {"this notebook's image": explorer}
+images.update({describe(i): (lambda i=i: explorer_of(i)) for i in worst})
+print("images in the picker:", len(images))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-widget = explorer_widget(explorer)
+widget = explorer_widget(images)
 widget
+
+# %% [markdown]
+# ### Think about it
+# 1. The update gate is a sigmoid. What would $z_t \approx 0$ everywhere at one step mean, and
+#    what would you see in the explorer?
+# 2. The head was trained on the last state only. Why can an early read-out still look like a
+#    segmentation, and why is a poor early read-out no proof that the early steps are useless?
+# 3. On one of notebook 05's failure images, at which step does the read-out go wrong, and can
+#    the later steps repair it? What does that suggest about where the fix belongs: the network
+#    or the post-processing?
 
 # %% [markdown]
 # ## Summary

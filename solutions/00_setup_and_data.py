@@ -49,6 +49,7 @@ from gruunet_edu.data import (
     write_sample_dataset,
 )
 from gruunet_edu.exercises import hint, use_student_or_reference
+from gruunet_edu.exercises.bonus import check_touching_pairs, reference_touching_pairs
 from gruunet_edu.exercises.nb0_data import check_normalize, check_three_class
 from gruunet_edu.training.device import choose_device, default_preset, device_notice
 from gruunet_edu.viz.plots import show_sample
@@ -187,11 +188,80 @@ print("pixels per class (background, interior, boundary):", counts.tolist())
 print(f"boundary pixels per nucleus pixel: {counts[2] / (counts[1] + counts[2]):.2f}")
 show_sample(image, labels, target)
 
-# %% [markdown] tags=["solution"]
-# **Question:** what fraction of the nucleus pixels are boundary pixels, and why does it matter
-# for the loss? *Answer:* about one in six for nuclei of radius 7–13 px (the rim grows with the
-# perimeter, the interior with the area). Boundary pixels are rare compared with background, so a
-# plain cross-entropy lets the network neglect them; the course's loss adds a Dice term (notebook 04) that weighs every class equally.
+# %% [markdown]
+# The boundary class matters where nuclei **touch**. The example image may have few touching
+# nuclei or none, so the next cell counts the touching pairs (two nuclei with 4-neighbouring
+# pixels) in it and, to see the boundary at work, takes the first sample image that has some
+# and zooms in on one pair: the boundary (magenta) runs on both sides of the contact line, and
+# the two interiors (green) stay apart.
+
+# %%
+pairs = reference_touching_pairs(labels)
+print("touching pairs in the example image:", len(pairs))
+for seed in range(4, 100):  # the first image with touching nuclei
+    image_t, labels_t = make_nuclei(seed=seed, size=128)
+    pairs_t = sorted(reference_touching_pairs(labels_t))
+    if pairs_t:
+        break
+a, b = pairs_t[0]
+ys, xs = np.nonzero(np.isin(labels_t, (a, b)))
+y0, y1 = max(ys.min() - 6, 0), ys.max() + 7
+x0, x1 = max(xs.min() - 6, 0), xs.max() + 7
+crop = (slice(y0, y1), slice(x0, x1))
+target_t = make_three_class(labels_t)
+interior = labels_t * (target_t == 1)  # interior pixels keep their nucleus's label
+print(f"seed {seed}: {len(pairs_t)} touching pairs; nuclei {a} and {b} touch")
+print("their interiors touch:", (a, b) in reference_touching_pairs(interior))
+show_sample(image_t[crop], labels_t[crop], target_t[crop], title=f"touching nuclei {a} and {b}")
+
+# %% [markdown]
+# ### Bonus (optional): which nuclei touch?
+# Write `student_touching_pairs(labels)`: the set of pairs `(a, b)`, `a < b`, of nuclei that
+# have 4-neighbouring pixels (above, below, left or right; corners meeting diagonally do not
+# count). The cell above used the reference; the check tries your function on small label
+# images, including labels that are not consecutive.
+
+# %% tags=["exercise"]
+def student_touching_pairs(labels):
+    """{(a, b), ...} with a < b for every two nuclei with 4-neighbouring pixels."""
+    ### BEGIN SOLUTION
+    pairs = set()
+    for first, second in ((labels[:-1, :], labels[1:, :]), (labels[:, :-1], labels[:, 1:])):
+        both = (first != second) & (first > 0) & (second > 0)
+        for u, v in zip(first[both].tolist(), second[both].tolist(), strict=True):
+            pairs.add((min(u, v), max(u, v)))
+    return pairs
+    #> raise NotImplementedError("Student exercise: find the pairs of touching nuclei")
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+check_touching_pairs(student_touching_pairs)
+# hint("touching_pairs")
+
+# %% [markdown]
+# ### Think about it
+# 1. What fraction of the nucleus pixels are boundary pixels, and why does it matter for the
+#    loss?
+# 2. After training, nuclei are found by labelling the connected regions of the predicted
+#    interior. If you label with 8-connectivity (diagonal neighbours count), can the interiors
+#    of two touching nuclei still merge into one region?
+# 3. An image with a single small nucleus and a large empty background: where do $p_1$ and
+#    $p_{99.8}$ fall, and what does normalisation do to the nucleus's values?
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Answers.**
+# 1. The printout above gives it for this image; for nuclei of radius 7–13 px it is about one
+#    in six (the rim grows with the perimeter, the interior with the area). Boundary pixels are
+#    rare compared with background, so a plain cross-entropy lets the network neglect them;
+#    the course's loss adds a Dice term (notebook 04) that weighs every class equally.
+# 2. No. Take an interior pixel $p$ of nucleus A and a diagonal neighbour $q$ of nucleus B. The
+#    pixel next to both (sharing a side with each) is A, B or background; in every case $p$ or
+#    $q$ has a 4-neighbour with another label, so it is a boundary pixel, not interior. Interiors
+#    of different nuclei are never even diagonal neighbours.
+# 3. Both percentiles fall in the background when the nucleus covers less than 0.2 % of the
+#    pixels: the background is stretched to [0, 1] (its noise amplified) and the nucleus gets
+#    values far above 1, which are kept since nothing is clipped.
 
 # %% [markdown]
 # ## 5. Data on disk and as a PyTorch dataset

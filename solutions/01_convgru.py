@@ -21,8 +21,9 @@
 #   reset gate $r$ do;
 # - how a GRU becomes *convolutional*: every matrix product turns into a 3×3 convolution, so the
 #   state is an image with channels;
-# - that the blog post this course starts from writes the update with $z$ and $1 - z$ the other
-#   way round than its own code (exercise 1);
+# - that the blog post this course starts from (郑之杰, "GRUU-Net: Integrated convolutional and
+#   gated recurrent neural network for cell segmentation", 2021-01-25, 0809zheng.github.io) writes
+#   the update with $z$ and $1 - z$ the other way round than its own code (exercise 1);
 # - to implement the ConvGRU cell GRUU-Net uses (exercise 2) and check it against the reference;
 # - to watch the gates and the state on a short time-lapse of moving nuclei.
 #
@@ -37,7 +38,8 @@ from tqdm.auto import tqdm
 
 from gruunet_edu.data import make_nuclei_sequence, percentile_normalize
 from gruunet_edu.exercises import hint, use_student_or_reference
-from gruunet_edu.exercises.nb1_convgru import check_convgru, check_update, reference_update
+from gruunet_edu.exercises.bonus import check_gru_1x1
+from gruunet_edu.exercises.nb1_convgru import check_convgru, check_update
 from gruunet_edu.models import (
     ConvGRUCell,
     FusedConvGRUCell,
@@ -48,10 +50,42 @@ from gruunet_edu.models import (
 _ = torch.manual_seed(0)
 
 # %% [markdown]
+# ## Sources, and where they differ
+#
+# The course builds GRUU-Net from two sources:
+# - **the paper**: T. Wollmann, M. Gunkel, I. Chung, H. Erfle, K. Rippe, K. Rohr, "GRUU-Net:
+#   Integrated convolutional and gated recurrent neural network for cell segmentation",
+#   *Medical Image Analysis* 56 (2019), doi:10.1016/j.media.2019.04.011;
+# - **the blog post**: 郑之杰, "GRUU-Net: Integrated convolutional and gated recurrent neural
+#   network for cell segmentation", blog post of 2021-01-25 on 0809zheng.github.io: a summary
+#   of the paper (the *blog text*) with a PyTorch implementation (the *blog code*).
+#
+# The paper column below holds only what the blog's text or sentences quoted from the paper
+# say; where a cell is marked "not stated", neither source tells us and the course does not
+# guess. The `blog` preset (notebook 03) is exactly the blog's code; the `paper` preset
+# changes the two rows marked with a star.
+#
+# | point | blog text | blog code | paper (as reported) | this course |
+# |---|---|---|---|---|
+# | update gate convention, eq. (4) | $h_t = z \odot h_{t-1} + (1 - z) \odot 	ilde h_t$ | `h_t = (1 - z_t) * h_t_1 + z_t * h_hat_t` | not stated | the blog's code: $z = 1$ takes the candidate |
+# | down-sampling of the state $h$ in an FRDU ★ | "downsample" | bilinear interpolation | max pooling: a quoted sentence says bilinear interpolation made training less stable | max pooling (`state_downsample`; `blog`: bilinear) |
+# | projection before up-sampling ★ | ConvNorm, then up-sample | 1×1 keeps all channels (up to 512), up-sampled to full resolution | not stated | 1×1 to $C_h$ channels at low resolution, then up-sample (`project_before_upsample`; `blog`: no) |
+# | dense layers per level | "different numbers at different levels" | 3 everywhere | differ per level (as the blog's text reports) | `dense_layers`: one number or one per FRDU |
+# | loss | not described | no training code | a focal-type loss (see the note below) | cross-entropy + soft Dice by default; focal loss in notebook 04 |
+# | head | Res Block, then a 1×1 convolution | residual block, then a 3×3 convolution | not stated | the blog's code: 3×3 |
+#
+# Note on the loss: the blog post does not describe the training. That the paper uses a
+# focal-type loss is reported of it, without its exact form; notebook 04 teaches the standard
+# focal loss of Lin et al. (2017), not a reproduction of the paper's.
+#
 # ## 1. From a GRU to a convolutional GRU
 #
 # A recurrent unit keeps a **state** $h$ and refines it with every new input $x_t$. A GRU
-# (Cho et al., 2014) decides *per state entry* how much to change:
+# (Cho et al., 2014) decides *per state entry* how much to change. The equations below are
+# written in the convention of the blog's code, which this course uses; Cho et al. write the
+# update the other way round ($z$ keeps the old state: $h_t = z \odot h_{t-1} + (1 - z) \odot
+# \tilde h_t$), as do `torch.nn.GRUCell` and the d2l book. Cho et al. also use $\tanh$ where
+# GRUU-Net uses LeakyReLU:
 #
 # $$
 # \begin{aligned}
@@ -76,8 +110,9 @@ _ = torch.manual_seed(0)
 # > $h_t = z_t \odot h_{t-1} + (1 - z_t) \odot \tilde h_t$, but its own code computes
 # > `h_t = (1 - z_t) * h_t_1 + z_t * h_hat_t`, i.e. equation (4) above. Both describe the same
 # > family of models (replace $z$ by $1 - z$, i.e. negate $W_z, U_z, b_z$), but a cell mixing
-# > them is wrong. `torch.nn.GRUCell` uses the blog's text convention, and applies $r$ *after*
-# > the product $U_h h$. This course follows the blog's code: $z = 1$ means "take the candidate".
+# > them is wrong. `torch.nn.GRUCell` uses the blog's text convention (that of Cho et al.), and
+# > applies $r$ *after* the product $U_h h$. This course follows the blog's code: $z = 1$ means
+# > "take the candidate".
 
 # %% [markdown]
 # ### Exercise 1: the state update, equation (4)
@@ -97,15 +132,38 @@ check_update(update_state)
 # hint("update")  # uncomment for a hint; each call shows the next one
 
 # %% [markdown]
-# The two conventions agree once $z$ is replaced by $1 - z$: the blog's formula with gate
-# $1 - z$ gives exactly our update with gate $z$.
+# **Are the two conventions really the same model?** Take a cell in this course's convention
+# and build a cell in the blog text's convention from it by negating the weights and biases of
+# the update gate, $W_z$, $U_z$ and $b_z$. Since $\sigma(-a) = 1 - \sigma(a)$, the other
+# cell's gate is $z' = 1 - z$, and its update $z' \odot h_{t-1} + (1 - z') \odot \tilde h_t$
+# equals ours. Checked on the same input:
 
 # %%
-update = use_student_or_reference(update_state, reference_update)
-h_prev, h_cand, z = torch.randn(3, 2, 4, 4).unbind(0)
-z = torch.sigmoid(z)
-blog_text = (1 - z) * h_prev + (1 - (1 - z)) * h_cand  # the blog's text with gate 1 - z
-print("same update:", torch.allclose(update(h_prev, h_cand, z), blog_text))
+ours = ConvGRUCell(x_channels=3, channels=4)  # this course: h = (1 - z) h_prev + z h_cand
+theirs = ConvGRUCell(x_channels=3, channels=4)
+theirs.load_state_dict(ours.state_dict())
+with torch.no_grad():
+    for conv in (theirs.conv_xz, theirs.conv_hz):  # negate W_z, U_z and both parts of b_z
+        conv.weight.neg_()
+        conv.bias.neg_()
+
+
+def blog_text_step(cell, x, h):
+    """One step in the blog text's convention: h_t = z . h_{t-1} + (1 - z) . h~_t."""
+    z = torch.sigmoid(cell.conv_xz(x) + cell.conv_hz(h))
+    r = torch.sigmoid(cell.conv_xr(x) + cell.conv_hr(h))
+    h_cand = F.leaky_relu(cell.conv_xh(x) + cell.conv_hh(r * h), cell.slope)
+    return z * h + (1 - z) * h_cand, z
+
+
+x, h_prev = torch.randn(2, 3, 8, 8), torch.randn(2, 4, 8, 8)
+with torch.no_grad():
+    h_ours, z_ours, _ = ours(x, h_prev, return_gates=True)
+    h_theirs, z_theirs = blog_text_step(theirs, x, h_prev)
+    h_mixed, _ = blog_text_step(ours, x, h_prev)  # the blog's formula with our weights
+print("gate of the other cell is 1 - z:", torch.allclose(z_theirs, 1 - z_ours, atol=1e-6))
+print("same new state:", torch.allclose(h_ours, h_theirs, atol=1e-5))
+print("mixing conventions gives the same state:", torch.allclose(h_ours, h_mixed, atol=1e-5))
 
 # %% [markdown]
 # ## 2. The ConvGRU cell
@@ -165,6 +223,42 @@ x, h = torch.randn(2, 3, 16, 16), torch.randn(2, 8, 16, 16)
 with torch.no_grad():
     print("same output:", torch.allclose(readable(x, h), fused(x, h), atol=1e-5))
 print("parameters:", count_parameters(readable), "readable,", count_parameters(fused), "fused")
+
+# %% [markdown]
+# ### Bonus (optional): a 1×1 ConvGRU is `torch.nn.GRUCell`
+# With 1×1 kernels a ConvGRU treats every pixel on its own, so it is an ordinary GRU applied at
+# every pixel. Write `student_gru_1x1(x, h, gru)`: the step of the `torch.nn.GRUCell` `gru` for
+# every pixel of `x` (B, C_x, H, W) and `h` (B, C, H, W), computed with 1×1 convolutions
+# (`F.conv2d`) from the cell's `weight_ih` (3C, C_x), `weight_hh` (3C, C), `bias_ih`, `bias_hh`.
+# PyTorch's convention (see its documentation): gates stacked $r, z, n$;
+# $n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn}))$; $h' = (1 - z) \odot n + z \odot h$.
+# The check compares your result with `gru` applied pixel by pixel and names the usual slips.
+# Nothing later depends on it.
+
+# %% tags=["exercise"]
+def student_gru_1x1(x, h, gru):
+    """torch.nn.GRUCell ``gru`` at every pixel, as 1x1 convolutions: (B, C, H, W)."""
+    ### BEGIN SOLUTION
+    c = gru.hidden_size
+    gi = F.conv2d(x, gru.weight_ih[:, :, None, None], gru.bias_ih)  # (B, 3C, H, W)
+    gh = F.conv2d(h, gru.weight_hh[:, :, None, None], gru.bias_hh)  # (B, 3C, H, W)
+    r = torch.sigmoid(gi[:, :c] + gh[:, :c])
+    z = torch.sigmoid(gi[:, c : 2 * c] + gh[:, c : 2 * c])
+    n = torch.tanh(gi[:, 2 * c :] + r * gh[:, 2 * c :])
+    return (1 - z) * n + z * h
+    #> raise NotImplementedError("Student exercise: GRUCell as 1x1 convolutions")
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+check_gru_1x1(student_gru_1x1)
+# hint("gru_1x1")
+
+# %% [markdown]
+# Compare with our cell: PyTorch's $z$ is our $1 - z$, its candidate uses $\tanh$, and its reset
+# multiplies $W_{hn} h + b_{hn}$, after the state's convolution, where ours (and Cho et al.'s)
+# multiplies $h$ before it. With 3×3 kernels, the reset after the convolution would let a pixel's
+# gate scale what its *neighbours* contribute; before it, each neighbour's own gate decides.
 
 # %% [markdown]
 # ## 3. Watching the gates on a time-lapse
@@ -241,11 +335,38 @@ gate_background = np.mean([g[frame_labels[t] == 0].mean() for t, g in enumerate(
 print("state less noisy than the last frame:", bool(noise_state < noise_frame))
 print("gate wider open on nuclei than on background:", bool(gate_nuclei > gate_background))
 
-# %% [markdown] tags=["solution"]
-# **Question:** which weights would make the cell forget the trails? *Answer:* the gate would
-# have to open where the state is brighter than the frame as well, e.g. a second channel with
-# the opposite sign of $k$, or $U_h$ and $r$ so that the candidate corrects the state; a trained
+# %% [markdown]
+# **Question:** which weights would make the cell forget the trails?
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# *Answer:* the gate would have to open where the state is brighter than the frame as well,
+# e.g. a second channel with the opposite sign of $k$, or $U_h$ and $r$ so that the candidate corrects the state; a trained
 # network finds such combinations itself.
+
+# %% [markdown]
+# ### Think about it
+# 1. Set $r_t = 0$ everywhere. What does the cell compute then, and which simpler layer is it?
+# 2. The candidate uses LeakyReLU instead of $\tanh$. With $z_t$ in $[0, 1]$, can the state
+#    grow without bound over many steps? Why might that matter less in GRUU-Net (9 steps in the
+#    `paper` preset) than in a language model (thousands)?
+# 3. In the time-lapse, which value of the bias $b$ would make the state simply copy every new
+#    frame, and which would freeze it?
+
+# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
+# **Answers.**
+# 1. The candidate forgets the state: $\tilde h_t = \mathrm{LReLU}(W_h * x_t + b)$, where $b$
+#    collects the biases of both convolutions ($U_h * 0$ leaves only its bias). The cell is then
+#    a convolution of the input, blended into the old state by $z_t$: a gated running average
+#    (a leaky integrator) of conv features.
+# 2. $h_t$ is a convex combination of $h_{t-1}$ and $\tilde h_t$, so it never exceeds the largest
+#    candidate seen; but LeakyReLU does not bound the candidate, and $U_h$ can amplify the state
+#    from step to step. Over 9 steps with BatchNorm before every GRU input this stays tame; over
+#    thousands of steps an unbounded candidate could blow up, which is one reason language
+#    models keep $\tanh$.
+# 3. The gate is $z = \sigma(k\,(x_t - h_{t-1}) - b)$. A large positive $b$ shuts it
+#    ($z \approx 0$): the state keeps whatever it holds (it is frozen). A large negative $b$
+#    opens it everywhere ($z \approx 1$): $h_t = \tilde h_t = x_t$, a copy of the frame, noise
+#    included.
 
 # %% [markdown]
 # ## Summary

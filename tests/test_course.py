@@ -310,3 +310,16 @@ def test_execute_restores_the_users_pydevd_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("PYDEVD_DISABLE_FILE_VALIDATION")
     assert execute_lesson(lesson).ok
     assert "PYDEVD_DISABLE_FILE_VALIDATION" not in os.environ
+def test_collapsed_answer_cells_stay_collapsed_in_the_solution_notebook(tmp_path):
+    source = SOLUTION.replace(
+        '# %% [markdown] tags=["solution"]',
+        '# %% [markdown] tags=["solution"] jupyter={"source_hidden": true}',
+    )
+    root = _repo(tmp_path, source)
+    assert build(lessons(root)).ok
+    lesson = _lesson(root)
+    answer = nbformat.read(lesson.solution_ipynb, as_version=4).cells[-1]
+    assert answer.metadata.tags == ["solution"]
+    assert answer.metadata.jupyter == {"source_hidden": True}
+    student = nbformat.read(lesson.student_ipynb, as_version=4)
+    assert all("The answer is 4" not in c.source for c in student.cells)

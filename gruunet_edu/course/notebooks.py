@@ -132,7 +132,10 @@ def first_difference(a: nbformat.NotebookNode, b: nbformat.NotebookNode) -> str 
 
 
 def finalise(nb: nbformat.NotebookNode, *, extra_metadata: dict | None = None) -> None:
-    """Give a notebook the kernelspec, the jupytext pairing and stable cell ids (in place)."""
+    """Give a notebook the kernelspec, the jupytext pairing and stable cell ids (in place).
+
+    Cell metadata keeps only the tags and ``jupyter`` (e.g. ``{"source_hidden": true}``, how
+    JupyterLab stores a collapsed cell)."""
     jt = {"formats": JUPYTEXT_FORMATS}
     metadata = {"kernelspec": dict(KERNELSPEC), "jupytext": jt}
     language_info = nb.metadata.get("language_info")
@@ -148,7 +151,8 @@ def finalise(nb: nbformat.NotebookNode, *, extra_metadata: dict | None = None) -
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
         meta = cell.get("metadata", {})
-        cell["metadata"] = nbformat.from_dict({"tags": meta["tags"]} if meta.get("tags") else {})
+        kept = {key: meta[key] for key in ("tags", "jupyter") if meta.get(key)}
+        cell["metadata"] = nbformat.from_dict(kept)  # tags, and JupyterLab's collapsed state
 
 
 def to_py_text(nb: nbformat.NotebookNode) -> str:

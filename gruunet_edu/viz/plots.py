@@ -4,10 +4,11 @@ Every function returns a ``matplotlib.figure.Figure`` built with the object-orie
 ``pyplot`` state), so the figures work in a notebook, in a script and with the non-interactive
 ``Agg`` backend of the command line; save one with ``fig.savefig(path)`` or :func:`save_figure`.
 
-Colours: instance labels get a fixed random colour each (background black); in the error map
-true-positive pixels are grey, false-positive pixels (predicted, not true) magenta and
-false-negative pixels (true, missed) green; outlines are green for the truth and magenta for the
-prediction.
+Colours (defined once in :mod:`gruunet_edu.viz.render`, shared with the explorer): classes
+background black, interior green, boundary magenta; instance labels get a fixed random colour each
+(background black); in the error map true-positive pixels are grey, false-positive pixels
+(predicted, not true) magenta and false-negative pixels (true, missed) green; outlines are green
+for the truth and magenta for the prediction.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-TRUTH_COLOUR = (0.1, 0.9, 0.3)  # green
-PRED_COLOUR = (1.0, 0.2, 0.8)  # magenta
+from gruunet_edu.viz.render import CLASS_COLOURS, CLASS_NAMES, PRED_COLOUR, TRUTH_COLOUR, class_cmap
 
 
 def label_cmap(n: int = 256, seed: int = 3) -> ListedColormap:
@@ -112,12 +112,48 @@ def show_sample(
             ax.imshow(_labels_rgb(lab), interpolation="nearest")
             _clean(ax, f"{name} ({_nuclei(len(np.unique(lab[lab > 0])))})")
         else:
-            cmap = ListedColormap([(0, 0, 0), TRUTH_COLOUR, PRED_COLOUR])
-            ax.imshow(np.asarray(data), cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+            ax.imshow(np.asarray(data), cmap=class_cmap(), vmin=0, vmax=2, interpolation="nearest")
             _clean(ax, name)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def show_classes(
+    image,
+    maps: dict[str, Any],
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """The image and class maps (values 0, 1, 2: e.g. a target and a prediction) side by side.
+
+    Every class map uses the course's class colours on a fixed range (0 background black,
+    1 interior green, 2 boundary magenta), with a legend, so two maps can be compared by eye.
+    """
+    fig = Figure(figsize=figsize or (3.2 * (len(maps) + 1), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(maps) + 1, squeeze=False)[0]
+    _show_image(axes[0], image, "image")
+    for ax, (name, data) in zip(axes[1:], maps.items(), strict=True):
+        arr = np.asarray(data.detach().cpu() if hasattr(data, "detach") else data)
+        if arr.ndim != 2:
+            raise ValueError(f"class map {name!r} must be (H, W), got shape {arr.shape}")
+        ax.imshow(arr, cmap=class_cmap(), vmin=0, vmax=2, interpolation="nearest")
+        _clean(ax, name)
+    fig.legend(
+        handles=_class_handles(), loc="outside lower center", ncol=3, fontsize=9, frameon=False
+    )
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _class_handles() -> list:
+    from matplotlib.patches import Patch
+
+    return [
+        Patch(facecolor=tuple(colour), edgecolor="grey", label=name)
+        for colour, name in zip(CLASS_COLOURS.tolist(), CLASS_NAMES, strict=True)
+    ]
 
 
 def _history_dict(history: Any) -> dict:
