@@ -26,6 +26,7 @@ import importlib
 import inspect
 import linecache
 import pkgutil
+import random
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -73,16 +74,32 @@ class CheckResult:
         first = message.split(" ", 1)[0]
         if len(first) > 1 and first.isalpha():  # "the gate" -> "The gate"; not "z", "frdu_..."
             message = message[:1].upper() + message[1:]
-        if message and message[-1].isalnum():
-            message += "."
+        message = sentence(message)
         if self.passed:
-            return f"{self.title}: {PASSED} ({self.checks} checks)"
+            return f"{self.title}: {PASSED} ({plural(self.checks, 'check')})"
         if self.status == "unfinished":
-            return f"{self.title}: not done yet ({self.message})."
+            return f"{self.title}: not done yet ({self.message.rstrip('.')})."
         follow = f'Ask for a hint with hint("{self.exercise}").'
         if self.status == "error":
             return f"{self.title}: your code raised an error. {message}\n{follow}"
         return f"{self.title}: not right yet. {message}\n{follow}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """ "1 match", "2 matches", "0 checks": a count with its noun in the right number."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {words or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop (or its own ? or !); "" stays ""."""
+    text = text.rstrip()
+    if not text:
+        return text
+    while text.endswith("..") and not text.endswith("..."):
+        text = text[:-1]
+    return text if text[-1] in ".!?" else text + "."
 
 
 @dataclass
@@ -106,7 +123,7 @@ class Exercise:
         """Run the checker on the student's code; never raises for the student's mistakes."""
         counter = _Counter()
         try:
-            with counter:
+            with counter, preserved_rng():
                 n = self.checker(student)
             result = CheckResult(self.name, self.title, True, "passed", PASSED, n or counter.n)
         except Unfinished as err:
@@ -192,8 +209,9 @@ def _one_line(text: str, limit: int = 160) -> str:
 def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: Any) -> Any:
     """Call student code; NotImplementedError -> :class:`Unfinished`, any other exception ->
     :class:`StudentError` with one sentence naming the exception and the student's line."""
+    failing = _FailingOp()
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"), failing:
             warnings.simplefilter("ignore")  # the check reports the problem itself
             return fn(*args, **kwargs)
     except NotImplementedError:
@@ -202,11 +220,18 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
         raise
     except Exception as err:  # the student's mistake, reported in one sentence
         frame = _student_frame(traceback.extract_tb(err.__traceback__))
-        where = ""
+        where, line = "", ""
         if frame is not None:
             line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
             where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
         msg = _one_line(err) or "(no message)"
+        plain = _shape_sentence(failing.op, failing.shapes, err)
+        if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
+            brief = f"At line {frame.lineno} ({line!r}), " if frame is not None and line else ""
+            brief = (brief + plain) if brief else plain[:1].upper() + plain[1:]
+            error = StudentError(brief)
+            error.brief = brief
+            raise error from None
         brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
         error = StudentError(brief + _explain(err))
         error.brief = brief if brief[-1] in ".!?" else brief + "."
@@ -233,6 +258,66 @@ def _explain(err: Exception) -> str:
         )
     if "must match the size of tensor" in text:
         return ". Two tensors you combine elementwise differ in shape: print their .shape."
+    return ""
+
+
+class _FailingOp(torch.overrides.TorchFunctionMode):
+    """Remember the innermost torch function that raised, with the shapes of its tensor inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op: str = ""
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        try:
+            return func(*args, **(kwargs or {}))
+        except Exception:
+            if not self.op:
+                self.op = getattr(func, "__name__", "") or str(func)
+                flat: list[Any] = []
+                for a in list(args) + list((kwargs or {}).values()):
+                    flat.extend(a if isinstance(a, list | tuple) else [a])
+                self.shapes = [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]
+            raise
+
+
+def _shape_sentence(op: str, shapes: list[tuple[int, ...]], err: Exception) -> str:
+    """One plain sentence for a torch shape error: which operation, the shapes it got, the shape
+    it needed ("" when the error is not a shape error)."""
+    text = str(err)
+    if not shapes:
+        return ""
+    op = op.strip("_")
+    if op == "cat" and "Sizes of tensors must match" in text:
+        listed = ", ".join(str(s) for s in shapes)
+        return (
+            f"torch.cat received tensors of shapes {listed}; apart from the channel dimension 1 "
+            "(batch, height, width) they must agree, so bring them to the same resolution first."
+        )
+    if op.startswith("conv") and "expected input" in text and len(shapes) >= 2:
+        inp, weight = shapes[0], shapes[1]
+        return (
+            f"a convolution with weight {weight} expects an input with {weight[1]} channels, "
+            f"but got a tensor of shape {inp} ({inp[1] if len(inp) > 1 else '?'} channels): check "
+            "what you pass to that layer (and what you concatenated before it)."
+        )
+    if op == "batch_norm" and len(shapes) >= 2:
+        inp, stats = shapes[0], shapes[1]
+        return (
+            f"a BatchNorm for {stats[0] if stats else '?'} channels got a tensor of shape {inp}: "
+            "check what you pass to that layer (and what you concatenated before it)."
+        )
+    if "must match the size of tensor" in text and len(shapes) >= 2:
+        return (
+            f"{op} combines tensors of shapes {shapes[0]} and {shapes[1]} elementwise; they must "
+            "have the same shape (print their .shape)."
+        )
+    if op in {"matmul", "mm", "bmm"} and len(shapes) >= 2:
+        return (
+            f"{op} got tensors of shapes {shapes[0]} and {shapes[1]}, which do not fit together; "
+            "the layers here are convolutions applied to (B, C, H, W) tensors."
+        )
     return ""
 
 
@@ -364,11 +449,32 @@ def instantiate(student: Any, reference_module: torch.nn.Module, *args: Any, wha
 
 
 @contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Leave torch's, NumPy's and Python's global random state exactly as found, whatever the
+    block does (also when it raises): a notebook's later random numbers do not depend on
+    whether, or how, a check ran. Every :meth:`Exercise.evaluate` runs inside one."""
+    torch_state = torch.random.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    numpy_state = np.random.get_state()
+    python_state = random.getstate()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+@contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed torch inside the block without changing the caller's random state (the notebook's
-    later random numbers do not depend on whether a check ran)."""
-    with torch.random.fork_rng(devices=[]):
+    """Seed torch, NumPy and ``random`` inside the block without changing the caller's random
+    state (the notebook's later random numbers do not depend on whether a check ran)."""
+    with preserved_rng():
         torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
         yield
 
 

@@ -37,6 +37,11 @@ def _conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True)
 
 
+def update_state(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Equation (4): h_t = (1 - z_t) . h_{t-1} + z_t . h~_t, elementwise (any matching shapes)."""
+    return (1 - z) * h_prev + z * h_cand
+
+
 class ConvGRUCell(nn.Module):
     """Readable ConvGRU: one 3x3 convolution per term (W_z, U_z, W_r, U_r, W_h, U_h).
 
@@ -66,7 +71,7 @@ class ConvGRUCell(nn.Module):
         z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))  # eq. (1), (B, C, H, W)
         r = torch.sigmoid(self.conv_xr(x) + self.conv_hr(h))  # eq. (2), (B, C, H, W)
         h_cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)  # eq. (3)
-        h_new = (1 - z) * h + z * h_cand  # eq. (4), (B, C, H, W)
+        h_new = update_state(h, h_cand, z)  # eq. (4), (B, C, H, W)
         if return_gates:
             return h_new, z, r
         return h_new

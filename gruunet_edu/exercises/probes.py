@@ -1,0 +1,227 @@
+"""Diagnosis helpers for checkers: side effects, gradients, train mode, the first differing step.
+
+A check that only compares outputs lets through answers whose values agree but whose gradients
+do not (a ``.detach()``), answers that change the caller's inputs, and paths that barely move the
+output on freshly initialised weights in eval mode. These helpers make such mistakes visible:
+
+- :func:`snapshot` / :func:`expect_unchanged`: the student's code left its inputs as they were;
+- :func:`expect_gradients`: the gradients w.r.t. the inputs and parameters equal the reference's
+  ("no gradient flows through h" when one is missing);
+- :func:`train_mode`: a copy of a reference in train mode with BatchNorm statistics and affine
+  weights spread out, so that every path (up-sampling mode, projection order) matters;
+- :func:`first_difference`: run student and reference modules with hooks on their sub-layers and
+  name the first layer whose input differs ("the input of self.merge differs").
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from gruunet_edu.exercises.core import Mismatch, _count, call, close, max_difference, vary_batchnorm
+
+# --------------------------------------------------------------------------- side effects
+
+
+def snapshot(values: Sequence[Any]) -> list[Any]:
+    """Deep copies of tensors, arrays and lists (of them), to compare with afterwards."""
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            out.append(v.detach().clone())
+        elif isinstance(v, np.ndarray):
+            out.append(v.copy())
+        elif isinstance(v, list | tuple | dict):
+            out.append(copy.deepcopy(v))
+        else:
+            out.append(v)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.detach(), b))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return a is b
+
+
+def expect_unchanged(values: Sequence[Any], originals: Sequence[Any], names: Sequence[str]) -> None:
+    """Mismatch naming the first input the student's code changed (in place, or a list emptied)."""
+    _count()
+    for value, original, name in zip(values, originals, names, strict=True):
+        if not _same(value, original):
+            raise Mismatch(
+                f"your code changed its input {name} (in place); the caller still needs it, so "
+                "compute a new array or tensor instead (e.g. work on a copy)"
+            )
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+def _leaf(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().clone().requires_grad_(True)
+
+
+def expect_gradients(
+    student: Callable[..., Any],
+    reference: Callable[..., torch.Tensor],
+    inputs: dict[str, torch.Tensor],
+    what: str,
+    student_module: torch.nn.Module | None = None,
+    reference_module: torch.nn.Module | None = None,
+    output: Callable[[Any], torch.Tensor] | None = None,
+    atol: float = 1e-4,
+) -> None:
+    """Compare the gradients of a fixed random projection of the output w.r.t. every input in
+    ``inputs`` (and every parameter of the two modules) with the reference's.
+
+    ``student(*inputs)`` and ``reference(*inputs)`` are called with fresh leaf copies;
+    ``output`` picks the tensor to differentiate from the student's return value.
+    """
+    _count()
+    names = list(inputs)
+    s_in = [_leaf(inputs[n]) for n in names]
+    r_in = [_leaf(inputs[n]) for n in names]
+    for m in (student_module, reference_module):
+        if m is not None:
+            m.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        got = call(student, *s_in, what=what)
+        got = output(got) if output is not None else got
+        expected = reference(*r_in)
+        if not isinstance(got, torch.Tensor) or not got.requires_grad:
+            raise Mismatch(
+                f"no gradient flows through {what}: its result is cut off from autograd (is "
+                "there a torch.no_grad(), .detach(), .item() or a NumPy round trip inside?)"
+            )
+        weight = torch.randn(expected.shape, generator=torch.Generator().manual_seed(0))
+        (expected * weight).sum().backward()
+        (got * weight.to(got.dtype)).sum().backward()
+    for name, s, r in zip(names, s_in, r_in, strict=True):
+        ref_grad = r.grad if r.grad is not None else torch.zeros_like(r)
+        if s.grad is None or (not s.grad.any() and ref_grad.any()):
+            raise Mismatch(
+                f"no gradient flows through {name}: your code detaches it somewhere (.detach(), "
+                "torch.no_grad(), .data or a NumPy round trip), so training could not learn "
+                "through it"
+            )
+        if not close(s.grad, ref_grad, atol=atol, rtol=1e-3):
+            raise Mismatch(
+                f"the values are right but the gradient w.r.t. {name} is not (largest difference "
+                f"{max_difference(s.grad, ref_grad):.3g}): part of the computation is detached "
+                "or done in place"
+            )
+    if student_module is None or reference_module is None:
+        return
+    ref_params = dict(reference_module.named_parameters())
+    for pname, p in student_module.named_parameters():
+        r = ref_params.get(pname)
+        if r is None or r.grad is None or not r.grad.any():
+            continue
+        if p.grad is None or not p.grad.any():
+            layer = pname.rsplit(".", 1)[0]
+            raise Mismatch(
+                f"no gradient flows through self.{layer}: its output is detached or computed "
+                "under torch.no_grad(), so that layer could not learn"
+            )
+        if not close(p.grad, r.grad, atol=atol, rtol=1e-3):
+            layer = pname.rsplit(".", 1)[0]
+            raise Mismatch(
+                f"the values are right but the gradient reaching self.{layer} is not (largest "
+                f"difference {max_difference(p.grad, r.grad):.3g}): part of the computation is "
+                "detached or done in place"
+            )
+
+
+# --------------------------------------------------------------------------- train mode
+
+
+def train_mode(reference: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """A copy of ``reference`` in train mode, BatchNorm statistics and affine weights spread out.
+
+    In train mode BatchNorm normalises with the batch's statistics, so paths whose effect on
+    freshly initialised weights in eval mode is tiny (nearest vs bilinear up-sampling, where a
+    projection happens) move the output by far more than the tolerance.
+    """
+    module = copy.deepcopy(reference)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vary_batchnorm(module, affine=True)
+    return module.train()
+
+
+# --------------------------------------------------------------------------- first difference
+
+
+def _record(module: torch.nn.Module, names: Sequence[str]) -> tuple[list, list]:
+    calls: list[tuple[str, tuple, Any]] = []
+    handles = []
+    subs = dict(module.named_modules())
+    for name in names:
+        sub = subs.get(name)
+        if sub is None:
+            continue
+
+        def hook(_m, args, out, name=name):  # noqa: ANN001
+            calls.append((name, tuple(a.detach() for a in args if hasattr(a, "detach")), out))
+
+        handles.append(sub.register_forward_hook(hook))
+    return calls, handles
+
+
+def first_difference(
+    student_module: torch.nn.Module,
+    reference_module: torch.nn.Module,
+    inputs: Sequence[torch.Tensor],
+    layers: dict[str, str],
+    atol: float = 1e-5,
+    run: Callable[[torch.nn.Module], Any] | None = None,
+) -> str | None:
+    """The first sub-layer (in the reference's order) that is never called or whose input
+    differs, as a sentence; None when all inputs agree.
+
+    ``layers`` maps a sub-module name (``"merge"``, ``"frdus.2"``) to what its input should be
+    in the notebook's words ("torch.cat([o_prev, self.down(h_prev)], dim=1)").
+    """
+    names = list(layers)
+    ref_calls, ref_handles = _record(reference_module, names)
+    stu_calls, stu_handles = _record(student_module, names)
+    try:
+        with torch.no_grad():
+            (run or (lambda m: m(*inputs)))(reference_module)
+            try:
+                call(run or (lambda m: m(*inputs)), student_module)
+            except Exception:  # noqa: BLE001 - the check reports the error itself
+                pass
+    finally:
+        for h in ref_handles + stu_handles:
+            h.remove()
+    seen: dict[str, int] = {}
+    for name, args, _out in ref_calls:
+        index = seen.get(name, 0)
+        seen[name] = index + 1
+        mine = [c for c in stu_calls if c[0] == name]
+        if index >= len(mine):
+            return f"self.{name} is never called (it should receive {layers[name]})"
+        got = mine[index][1]
+        if len(got) != len(args) or not all(
+            close(a, b, atol=atol) for a, b in zip(got, args, strict=True)
+        ):
+            shape = tuple(got[0].shape) if got else ()
+            want = tuple(args[0].shape) if args else ()
+            also = f" (shape {shape}, expected {want})" if shape != want else ""
+            return f"the input of self.{name} differs from the reference{also}: it should be {layers[name]}"
+    return None
