@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.core import Mismatch, _count, call, close, max_difference, vary_batchnorm
+from gruunet_edu.exercises.core import (
+    Mismatch,
+    _count,
+    as_tensor,
+    call,
+    close,
+    expect_shape,
+    max_difference,
+    vary_batchnorm,
+)
 
 # --------------------------------------------------------------------------- side effects
 
@@ -110,40 +119,59 @@ def expect_gradients(
         weight = torch.randn(expected.shape, generator=torch.Generator().manual_seed(0))
         (expected * weight).sum().backward()
         (got * weight.to(got.dtype)).sum().backward()
+    grads = []
     for name, s, r in zip(names, s_in, r_in, strict=True):
-        ref_grad = r.grad if r.grad is not None else torch.zeros_like(r)
-        if s.grad is None or (not s.grad.any() and ref_grad.any()):
+        grads.append((name, name, s.grad, r.grad if r.grad is not None else torch.zeros_like(r)))
+    if student_module is not None and reference_module is not None:
+        ref_params = dict(reference_module.named_parameters())
+        for pname, p in student_module.named_parameters():
+            r = ref_params.get(pname)
+            if r is None or r.grad is None or not r.grad.any():
+                continue
+            grads.append((f"self.{pname.rsplit('.', 1)[0]}", pname, p.grad, r.grad))
+    for name, _key, got_grad, ref_grad in grads:  # missing gradients first: the clearer cause
+        if ref_grad.any() and (got_grad is None or not got_grad.any()):
             raise Mismatch(
                 f"no gradient flows through {name}: your code detaches it somewhere (.detach(), "
                 "torch.no_grad(), .data or a NumPy round trip), so training could not learn "
                 "through it"
             )
-        if not close(s.grad, ref_grad, atol=atol, rtol=1e-3):
+    for name, _key, got_grad, ref_grad in grads:
+        if got_grad is None or not close(got_grad, ref_grad, atol=atol, rtol=1e-3):
+            diff = max_difference(got_grad, ref_grad) if got_grad is not None else float("nan")
             raise Mismatch(
-                f"the values are right but the gradient w.r.t. {name} is not (largest difference "
-                f"{max_difference(s.grad, ref_grad):.3g}): part of the computation is detached "
-                "or done in place"
+                f"the values are right but the gradient reaching {name} is not (largest "
+                f"difference {diff:.3g}): part of the computation is detached or done in place"
             )
-    if student_module is None or reference_module is None:
-        return
-    ref_params = dict(reference_module.named_parameters())
-    for pname, p in student_module.named_parameters():
-        r = ref_params.get(pname)
-        if r is None or r.grad is None or not r.grad.any():
-            continue
-        if p.grad is None or not p.grad.any():
-            layer = pname.rsplit(".", 1)[0]
-            raise Mismatch(
-                f"no gradient flows through self.{layer}: its output is detached or computed "
-                "under torch.no_grad(), so that layer could not learn"
-            )
-        if not close(p.grad, r.grad, atol=atol, rtol=1e-3):
-            layer = pname.rsplit(".", 1)[0]
-            raise Mismatch(
-                f"the values are right but the gradient reaching self.{layer} is not (largest "
-                f"difference {max_difference(p.grad, r.grad):.3g}): part of the computation is "
-                "detached or done in place"
-            )
+
+
+def tensor_result(
+    value: Any, what: str, shape: Sequence[int] | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The student's value as it is, if it is a torch tensor of ``dtype`` (and ``shape``); else a
+    Mismatch saying what was returned and what the next cells need."""
+    if isinstance(value, np.ndarray):
+        raise Mismatch(
+            f"{what} returned a NumPy array; return a torch tensor (the next cells call torch "
+            "functions on it): use torch operations only"
+        )
+    if isinstance(value, tuple | list):
+        raise Mismatch(
+            f"{what} returned a {type(value).__name__}; return only the tensor asked for"
+        )
+    if not isinstance(value, torch.Tensor):
+        as_tensor(value, what)  # None, `...`: their own sentence
+        raise Mismatch(f"{what} returned a {type(value).__name__}, expected a torch tensor")
+    if shape is not None:
+        expect_shape(value, shape, f"the result of {what}")
+    _count()
+    if value.dtype != dtype:
+        raise Mismatch(
+            f"{what} returned {str(value.dtype).removeprefix('torch.')} values; keep "
+            f"{str(dtype).removeprefix('torch.')}, the dtype of the inputs and of the network's "
+            "weights (no .double() or .float64)"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- train mode
