@@ -48,6 +48,8 @@ class StudentError(Exception):
     plain-language explanation, for checkers that add a more specific one)."""
 
     brief: str = ""
+    original: str = ""  # the exception's own message (e.g. torch's), for checkers that parse it
+    kind: str = ""  # the exception's type name
 
 
 class Unfinished(Exception):
@@ -225,15 +227,16 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
             line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
             where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
         msg = _one_line(err) or "(no message)"
-        plain = _shape_sentence(failing.op, failing.shapes, err)
+        plain = _shape_sentence(failing.op, failing.shapes, err, failing.dim)
         if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
             brief = f"At line {frame.lineno} ({line!r}), " if frame is not None and line else ""
             brief = (brief + plain) if brief else plain[:1].upper() + plain[1:]
             error = StudentError(brief)
-            error.brief = brief
+            error.brief, error.original, error.kind = brief, str(err), type(err).__name__
             raise error from None
         brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
         error = StudentError(brief + _explain(err))
+        error.original, error.kind = str(err), type(err).__name__
         error.brief = brief if brief[-1] in ".!?" else brief + "."
         raise error from None
 
@@ -268,6 +271,7 @@ class _FailingOp(torch.overrides.TorchFunctionMode):
         super().__init__()
         self.op: str = ""
         self.shapes: list[tuple[int, ...]] = []
+        self.dim: int | None = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         try:
@@ -279,10 +283,14 @@ class _FailingOp(torch.overrides.TorchFunctionMode):
                 for a in list(args) + list((kwargs or {}).values()):
                     flat.extend(a if isinstance(a, list | tuple) else [a])
                 self.shapes = [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]
+                dim = (kwargs or {}).get("dim", args[1] if len(args) > 1 else 0)
+                self.dim = dim if isinstance(dim, int) else None
             raise
 
 
-def _shape_sentence(op: str, shapes: list[tuple[int, ...]], err: Exception) -> str:
+def _shape_sentence(
+    op: str, shapes: list[tuple[int, ...]], err: Exception, dim: int | None = None
+) -> str:
     """One plain sentence for a torch shape error: which operation, the shapes it got, the shape
     it needed ("" when the error is not a shape error)."""
     text = str(err)
@@ -291,6 +299,14 @@ def _shape_sentence(op: str, shapes: list[tuple[int, ...]], err: Exception) -> s
     op = op.strip("_")
     if op == "cat" and "Sizes of tensors must match" in text:
         listed = ", ".join(str(s) for s in shapes)
+        only_channels = len({len(s) for s in shapes}) == 1 and all(
+            s[:1] + s[2:] == shapes[0][:1] + shapes[0][2:] for s in shapes
+        )
+        if only_channels and dim is not None and dim % len(shapes[0]) != 1:
+            return (
+                f"torch.cat joined tensors of shapes {listed} along dimension {dim}; they differ "
+                "only in the channels, dimension 1, so join them with dim=1."
+            )
         return (
             f"torch.cat received tensors of shapes {listed}; apart from the channel dimension 1 "
             "(batch, height, width) they must agree, so bring them to the same resolution first."

@@ -92,13 +92,15 @@ def expect_gradients(
     student_module: torch.nn.Module | None = None,
     reference_module: torch.nn.Module | None = None,
     output: Callable[[Any], torch.Tensor] | None = None,
+    reference_output: Callable[[Any], torch.Tensor] | None = None,
     atol: float = 1e-4,
 ) -> None:
     """Compare the gradients of a fixed random projection of the output w.r.t. every input in
     ``inputs`` (and every parameter of the two modules) with the reference's.
 
     ``student(*inputs)`` and ``reference(*inputs)`` are called with fresh leaf copies;
-    ``output`` picks the tensor to differentiate from the student's return value.
+    ``output`` / ``reference_output`` turn the two return values into the tensor to
+    differentiate (e.g. join an FRDU's pair (o, h)).
     """
     _count()
     names = list(inputs)
@@ -111,6 +113,7 @@ def expect_gradients(
         got = call(student, *s_in, what=what)
         got = output(got) if output is not None else got
         expected = reference(*r_in)
+        expected = reference_output(expected) if reference_output is not None else expected
         if not isinstance(got, torch.Tensor) or not got.requires_grad:
             raise Mismatch(
                 f"no gradient flows through {what}: its result is cut off from autograd (is "
@@ -253,3 +256,52 @@ def first_difference(
             also = f" (shape {shape}, expected {want})" if shape != want else ""
             return f"the input of self.{name} differs from the reference{also}: it should be {layers[name]}"
     return None
+
+
+class LayerLog:
+    """Record which sub-layers of a module run, in order, with their input shapes::
+
+        with LayerLog(frdu, ["merge", "dense", "project", "gru"]) as log:
+            call(frdu, o_prev, h_prev)
+        log.entered  # [("merge", (1, 12, 8, 8)), ("dense", ...), ...]
+
+    When the student's code raises, ``log.entered[-1]`` is the layer that was running and
+    :meth:`missing` names the layers that should have run before it.
+    """
+
+    def __init__(self, module: torch.nn.Module, names: Sequence[str]) -> None:
+        self.module, self.names = module, list(names)
+        self.entered: list[tuple[str, tuple[int, ...]]] = []
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> LayerLog:
+        subs = dict(self.module.named_modules())
+        for name in self.names:
+            if name in subs:
+
+                def pre(_m, args, name=name):  # noqa: ANN001
+                    shape = tuple(args[0].shape) if args and hasattr(args[0], "shape") else ()
+                    self.entered.append((name, shape))
+
+                self._handles.append(subs[name].register_forward_pre_hook(pre))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+
+    def ran(self, name: str) -> int:
+        """How often layer ``name`` ran."""
+        return sum(1 for n, _ in self.entered if n == name)
+
+    @property
+    def last(self) -> str:
+        """The layer that ran last ("" when none did)."""
+        return self.entered[-1][0] if self.entered else ""
+
+    def missing(self) -> list[str]:
+        """Layers (in the given order) before the last one entered that never ran."""
+        if not self.entered:
+            return []
+        upto = self.names.index(self.last) if self.last in self.names else len(self.names)
+        return [n for n in self.names[:upto] if self.ran(n) == 0]
