@@ -4,9 +4,9 @@ names its cause, every correct variant passes (answers in ``tests/mutations/``).
 from __future__ import annotations
 
 import pytest
+from mutations import nb0, nb1, nb2, nb3
 
 from gruunet_edu.exercises.core import exercise_of
-from mutations import nb0, nb1, nb2, nb3
 
 MODULES = (nb0, nb1, nb2, nb3)
 WRONG = [(ex, *item) for m in MODULES for ex, items in m.WRONG.items() for item in items]
@@ -28,7 +28,9 @@ def test_every_exercise_has_enough_answers():
     assert len(counts()) == 8
 
 
-@pytest.mark.parametrize(("exercise", "label", "answer", "phrase"), WRONG, ids=[f"{w[0]}: {w[1]}" for w in WRONG])
+@pytest.mark.parametrize(
+    ("exercise", "label", "answer", "phrase"), WRONG, ids=[f"{w[0]}: {w[1]}" for w in WRONG]
+)
 def test_wrong_answer_is_rejected_with_its_cause(exercise, label, answer, phrase):
     result = exercise_of(exercise).evaluate(answer)
     assert not result.passed, f"{label} passed"
@@ -36,7 +38,9 @@ def test_wrong_answer_is_rejected_with_its_cause(exercise, label, answer, phrase
     assert phrase in result.message, result.message
 
 
-@pytest.mark.parametrize(("exercise", "label", "answer"), RIGHT, ids=[f"{r[0]}: {r[1]}" for r in RIGHT])
+@pytest.mark.parametrize(
+    ("exercise", "label", "answer"), RIGHT, ids=[f"{r[0]}: {r[1]}" for r in RIGHT]
+)
 def test_correct_variant_passes(exercise, label, answer):
     result = exercise_of(exercise).evaluate(answer)
     assert result.passed, f"{label}: {result.text()}"

@@ -17,9 +17,9 @@ from gruunet_edu.data.targets import inner_boundaries, three_class
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
+    StudentError,
     call,
     close,
-    diagnose,
     expect,
     expect_shape,
     max_difference,
@@ -52,7 +52,11 @@ def _normalize_images() -> list[tuple[str, np.ndarray]]:
     hot = image.copy()
     hot[rng.integers(0, 48, 5), rng.integers(0, 48, 5)] = 50.0  # a few hot pixels
     scaled = (image * 4000 + 300).astype(np.uint16)  # a 16-bit camera image
-    return [("the sample image", image), ("an image with hot pixels", hot), ("a uint16 image", scaled)]
+    return [
+        ("the sample image", image),
+        ("an image with hot pixels", hot),
+        ("a uint16 image", scaled),
+    ]
 
 
 # (low, high, eps): the notebook's defaults first, then other values the arguments must honour
@@ -146,44 +150,61 @@ def _normalized(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
     return value
 
 
-def _check_normalize(student: Any) -> None:
-    what = "your normalize(image)"
-    for name, image in _normalize_images():
-        for low, high, eps in _NORMALIZE_ARGS:
-            before = snapshot([image])
-            got = call(student, image, low, high, eps, what=f"your normalize(image, {low:g}, {high:g})")
-            expect_unchanged([image], before, ["image"])
-            got = _normalized(got, what, image.shape)
-            expect(bool(np.isfinite(got).all()), "the result contains NaN or infinite values")
-            reference = percentile_normalize(image, low, high, eps)
-            if not close(got, reference, atol=1e-4):
-                for output, message in _normalize_variants(image, low, high, eps).values():
-                    if close(got, output, atol=1e-4):
-                        raise Mismatch(message)
-                raise Mismatch(
-                    f"the normalised image differs from (image - p_low) / (p_high - p_low + eps) "
-                    f"for {name} with low={low:g}, high={high:g} (largest difference "
-                    f"{max_difference(got, reference):.3g}); check each term of the formula"
-                )
-            expect(True, "")
-    # eps must be the argument: a narrow-range image with a large eps
-    narrow = (_normalize_images()[0][1] * 0.01).astype(np.float32)
-    got = _normalized(call(student, narrow, 1.0, 99.8, 0.5, what=what), what, narrow.shape)
-    diagnose(
-        got,
-        percentile_normalize(narrow, 1.0, 99.8, 0.5),
-        _normalize_variants(narrow, 1.0, 99.8, 0.5),
-        "the normalised image with eps=0.5",
-        atol=1e-4,
+def _call_normalize(student: Any, image: np.ndarray, low: float, high: float, eps: float) -> Any:
+    """normalize(image) for the defaults, normalize(image, low=..., high=..., eps=...) else."""
+    if (low, high, eps) == _NORMALIZE_ARGS[0]:
+        return call(student, image, what="your normalize(image)")
+    what = f"your normalize(image, low={low:g}, high={high:g}, eps={eps:g})"
+    try:
+        return call(student, image, low=low, high=high, eps=eps, what=what)
+    except StudentError as err:
+        if err.kind == "TypeError" and "argument" in (err.original or str(err)):
+            raise Mismatch(
+                f"{err.brief} Keep the notebook's signature normalize(image, low=1.0, "
+                "high=99.8, eps=1e-6): the check also calls it with other percentiles and eps"
+            ) from None
+        raise
+
+
+def _check_one_normalize(student: Any, name: str, image: np.ndarray, args: tuple) -> None:
+    low, high, eps = args
+    before = snapshot([image])
+    got = _call_normalize(student, image, low, high, eps)
+    expect_unchanged([image], before, ["image"])
+    got = _normalized(got, "your normalize(image)", image.shape)
+    expect(bool(np.isfinite(got).all()), "the result contains NaN or infinite values")
+    reference = percentile_normalize(image, low, high, eps)
+    if close(got, reference, atol=1e-4):
+        expect(True, "")
+        return
+    for output, message in _normalize_variants(image, low, high, eps).values():
+        if close(got, output, atol=1e-4):
+            raise Mismatch(message)
+    raise Mismatch(
+        f"the normalised image differs from (image - p_low) / (p_high - p_low + eps) for {name} "
+        f"with low={low:g}, high={high:g}, eps={eps:g} (largest difference "
+        f"{max_difference(got, reference):.3g}); check each term of the formula"
     )
+
+
+def _check_normalize(student: Any) -> None:
+    images = _normalize_images()
+    for name, image in images:  # the notebook's defaults first
+        _check_one_normalize(student, name, image, _NORMALIZE_ARGS[0])
     flat = np.full((16, 16), 0.25, np.float32)
-    got = _normalized(call(student, flat, what=what), what, flat.shape)
+    got = _normalized(_call_normalize(student, flat, *_NORMALIZE_ARGS[0]), "normalize", flat.shape)
     expect(
         bool(np.isfinite(got).all()),
         "a constant image gives NaN or infinity (division by p_high - p_low = 0): add eps to the "
         "denominator",
     )
     expect(bool(np.allclose(got, 0.0, atol=1e-3)), "a constant image should map to 0 everywhere")
+    for name, image in images:  # then the arguments must be used, not the example's numbers
+        for args in _NORMALIZE_ARGS[1:]:
+            _check_one_normalize(student, name, image, args)
+    # eps must be the argument: a narrow-range image with a large eps
+    narrow = (images[0][1] * 0.01).astype(np.float32)
+    _check_one_normalize(student, "a low-contrast image", narrow, (1.0, 99.8, 0.5))
 
 
 normalize_exercise = Exercise(
@@ -387,3 +408,25 @@ three_class_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_three_class = three_class_exercise.check
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def note(key: tuple[str, str], diff: float, tol: float) -> None:
+        spread[key] = (max(diff, spread.get(key, (0.0, tol))[0]), tol)
+
+    images = _normalize_images()
+    narrow = ("a low-contrast image", (images[0][1] * 0.01).astype(np.float32))
+    for _name, image in [*images, narrow]:
+        for low, high, eps in (*_NORMALIZE_ARGS, (1.0, 99.8, 0.5)):
+            reference = percentile_normalize(image, low, high, eps)
+            for key, (output, _m) in _normalize_variants(image, low, high, eps).items():
+                note(("normalize", key), max_difference(output, reference), 1e-4)
+    for _name, labels in _label_cases():
+        reference = three_class(labels)
+        for key, (output, _m) in _variant_targets(labels).items():
+            note(("three_class", key), float((output != reference).any()), 0.0)
+    return spread

@@ -88,7 +88,9 @@ def _check_update(student: Any) -> None:
     edges = []
     for value, target, name in ((0.0, h_prev, "h_prev"), (1.0, h_cand, "h_cand")):
         z_edge = torch.full(shape, value)
-        got = tensor_result(call(student, h_prev, h_cand, z_edge, what="your update"), "your update")
+        got = tensor_result(
+            call(student, h_prev, h_cand, z_edge, what="your update"), "your update"
+        )
         edges.append((value, got, target, name))
     if not close(out, update_state(h_prev, h_cand, z)):
         # the known mistakes first, then what the closed and open gate show
@@ -353,3 +355,31 @@ convgru_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_convgru = convgru_exercise.check
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+    gen = torch.Generator().manual_seed(1)
+    shape = (2, 3, 5, 4)
+    h_prev, h_cand = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+    z = torch.rand(shape, generator=gen)
+    reference = update_state(h_prev, h_cand, z)
+    for key, (output, _m) in _update_variants(h_prev, h_cand, z).items():
+        spread[("update", key)] = (max_difference(output, reference), 1e-5)
+    for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
+        ref = _reference_cell(cx, c, seed=index, slope=slope)
+        gen = torch.Generator().manual_seed(100 + index)
+        x = torch.randn(b, cx, hgt, wid, generator=gen)
+        h = (
+            torch.randn(b, c, hgt, wid, generator=gen)
+            if index != 2
+            else torch.zeros(b, c, hgt, wid)
+        )
+        with torch.no_grad():
+            reference = ref(x, h)
+        for key, (output, _m) in _variants(ref, x, h).items():
+            old = spread.get(("convgru", key), (0.0, 1e-5))[0]
+            spread[("convgru", key)] = (max(old, max_difference(output, reference)), 1e-5)
+    return spread

@@ -5,7 +5,6 @@ Exercises: ``dense_block`` (:func:`check_dense_block`) and ``frdu`` (:func:`chec
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import torch
@@ -16,10 +15,8 @@ from gruunet_edu.exercises.core import (
     Mismatch,
     RecordCalls,
     StudentError,
-    as_tensor,
     call,
     close,
-    diagnose,
     expect,
     expect_shape,
     instantiate,
@@ -164,7 +161,10 @@ def _check_dense_block(student: Any) -> None:
                 if close(got, output):
                     raise Mismatch(message)
             where = first_difference(
-                block, ref, (x,), {n: _DENSE_INPUTS.get(n, "torch.cat(features, dim=1)") for n in names}
+                block,
+                ref,
+                (x,),
+                {n: _DENSE_INPUTS.get(n, "torch.cat(features, dim=1)") for n in names},
             )
             raise Mismatch(
                 where
@@ -176,9 +176,7 @@ def _check_dense_block(student: Any) -> None:
         # gradients, in train mode (batch statistics), w.r.t. the input and every layer
         grad_ref = train_mode(ref, seed=index)
         grad_block = instantiate(student, grad_ref, c_in, c_out, k, g, 2, what="your dense block")
-        expect_gradients(
-            grad_block, grad_ref, {"x": x}, "your dense block", grad_block, grad_ref
-        )
+        expect_gradients(grad_block, grad_ref, {"x": x}, "your dense block", grad_block, grad_ref)
 
 
 _DENSE_INPUTS = {
@@ -431,3 +429,46 @@ frdu_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_frdu = frdu_exercise.check
+
+
+def _frdu_inputs(index: int, train: bool) -> tuple[FRDU, torch.Tensor, torch.Tensor]:
+    """The reference FRDU and the inputs the check uses for case ``index`` (eval or train)."""
+    b, c_in, _c, c_h, factor, hgt, wid = _FRDU_CASES[index]
+    ref = _frdu_reference(_FRDU_CASES[index], seed=index)
+    gen = torch.Generator().manual_seed(20 + index)
+    o_prev = torch.randn(b, c_in, hgt // factor, wid // factor, generator=gen)
+    h_prev = torch.randn(b, c_h, hgt, wid, generator=gen)
+    if not train:
+        return ref, o_prev, h_prev
+    o2, h2 = torch.cat([o_prev, o_prev.flip(0) * 0.5]), torch.cat([h_prev, -h_prev])
+    return train_mode(ref, seed=index), o2, h2
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, eval and train mode, the check's tolerance): every known mistake must move the
+    output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def note(key: tuple[str, str], diff: float) -> None:
+        spread[key] = (max(diff, spread.get(key, (0.0, 1e-5))[0]), 1e-5)
+
+    for index, case in enumerate(_DENSE_CASES):
+        b, c_in, _, _, _, hgt, wid = case
+        ref = _dense_reference(case, seed=index)
+        x = torch.randn(b, c_in, hgt, wid, generator=torch.Generator().manual_seed(10 + index))
+        with torch.no_grad():
+            reference = ref(x)
+        for key, (output, _m) in _dense_variants(ref, x).items():
+            note(("dense_block", key), max_difference(output, reference))
+    for index in range(len(_FRDU_CASES)):
+        for train in (False, True):
+            ref, o_prev, h_prev = _frdu_inputs(index, train)
+            with torch.no_grad():
+                ref_o, ref_h = ref(o_prev, h_prev)
+            for key, (o, h, _m) in _frdu_variants(ref, o_prev, h_prev).items():
+                diff = max_difference(o, ref_o)
+                if h is not None:
+                    diff = max(diff, max_difference(h, ref_h))
+                note(("frdu", key), diff)
+    return spread

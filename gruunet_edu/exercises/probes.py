@@ -254,7 +254,10 @@ def first_difference(
             shape = tuple(got[0].shape) if got else ()
             want = tuple(args[0].shape) if args else ()
             also = f" (shape {shape}, expected {want})" if shape != want else ""
-            return f"the input of self.{name} differs from the reference{also}: it should be {layers[name]}"
+            return (
+                f"the input of self.{name} differs from the reference{also}: it should be "
+                f"{layers[name]}"
+            )
     return None
 
 

@@ -236,7 +236,9 @@ def c_functional(self, x, h):
 
     z = (conv(self.conv_xz, x) + conv(self.conv_hz, h)).sigmoid()
     r = (conv(self.conv_xr, x) + conv(self.conv_hr, h)).sigmoid()
-    cand = F.leaky_relu(conv(self.conv_xh, x) + conv(self.conv_hh, h * r), negative_slope=self.slope)
+    cand = F.leaky_relu(
+        conv(self.conv_xh, x) + conv(self.conv_hh, h * r), negative_slope=self.slope
+    )
     return h + z * (cand - h), z, r
 
 

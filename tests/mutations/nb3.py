@@ -108,8 +108,17 @@ def _net(body):
     return Net
 
 
-def _forward(self, x, *, carry=True, up="bilinear", pool=F.max_pool2d, readout=None, scales=None,
-             detach=False):
+def _forward(
+    self,
+    x,
+    *,
+    carry=True,
+    up="bilinear",
+    pool=F.max_pool2d,
+    readout=None,
+    scales=None,
+    detach=False,
+):
     h = self.stem(x)
     o, h0 = h, h
     s = self.config.num_scales if scales is None else scales
@@ -201,7 +210,11 @@ def n_no_stem(self, x):
     h = x
     o = h
     for t, frdu in enumerate(self.frdus):
-        o = F.max_pool2d(o, 2) if t < self.config.num_scales else F.interpolate(o, scale_factor=2, mode="bilinear")
+        o = (
+            F.max_pool2d(o, 2)
+            if t < self.config.num_scales
+            else F.interpolate(o, scale_factor=2, mode="bilinear")
+        )
         o, h = frdu(o, h)
     return self.readout(h)
 
@@ -211,7 +224,11 @@ def n_returns_tuple(self, x):
     h = self.stem(x)
     o = h
     for t, frdu in enumerate(self.frdus):
-        o = F.max_pool2d(o, 2) if t < self.config.num_scales else F.interpolate(o, scale_factor=2, mode="bilinear")
+        o = (
+            F.max_pool2d(o, 2)
+            if t < self.config.num_scales
+            else F.interpolate(o, scale_factor=2, mode="bilinear")
+        )
         o, h = frdu(o, h)
     return self.readout(h), h
 
@@ -234,12 +251,13 @@ def n_factors(self, x):
     state = self.stem(x)
     stream = state
     previous = 1
-    for factor, frdu in zip(self.config.frdu_factors, self.frdus):
+    for factor, frdu in zip(self.config.frdu_factors, self.frdus, strict=True):
         if factor > previous:
             stream = F.max_pool2d(stream, kernel_size=2)
         else:
-            stream = F.interpolate(stream, size=(x.shape[-2] // factor, x.shape[-1] // factor),
-                                   mode="bilinear")
+            stream = F.interpolate(
+                stream, size=(x.shape[-2] // factor, x.shape[-1] // factor), mode="bilinear"
+            )
         stream, state = frdu(stream, state)
         previous = factor
     return self.readout(state)
@@ -252,7 +270,11 @@ def n_while(self, x):
     t = 0
     while t < len(self.frdus):
         going_down = t < self.config.num_scales
-        o = F.max_pool2d(o, 2) if going_down else F.interpolate(o, scale_factor=2.0, mode="bilinear")
+        o = (
+            F.max_pool2d(o, 2)
+            if going_down
+            else F.interpolate(o, scale_factor=2.0, mode="bilinear")
+        )
         o, h = self.frdus[t](o, h)
         t += 1
     logits = self.head(h + self.residual(h))
