@@ -211,7 +211,7 @@ def test_convgru_exception_is_one_sentence():
     text = _fails(
         convgru_exercise,
         Broken,
-        "At line",
+        "RuntimeError at line",
         "return self.conv_hz(x)",
         "(2, 3, 8, 8)",
         "expects an input with 4 channels",

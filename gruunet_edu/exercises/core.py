@@ -229,8 +229,8 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
         msg = _one_line(err) or "(no message)"
         plain = _shape_sentence(failing.op, failing.shapes, err, failing.dim)
         if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
-            brief = f"At line {frame.lineno} ({line!r}), " if frame is not None and line else ""
-            brief = (brief + plain) if brief else plain[:1].upper() + plain[1:]
+            at = f" at line {frame.lineno} ({line!r})" if frame is not None and line else ""
+            brief = f"{type(err).__name__}{at}: {plain}"
             error = StudentError(brief)
             error.brief, error.original, error.kind = brief, str(err), type(err).__name__
             raise error from None
