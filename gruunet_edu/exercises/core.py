@@ -425,11 +425,16 @@ def diagnose(
     variants: dict[str, tuple[Any, str]] | Callable[[], dict[str, tuple[Any, str]]],
     what: str,
     atol: float = 1e-5,
+    explain: Callable[[], str | None] | None = None,
+    compared: str = "",
 ) -> None:
-    """Pass when ``got`` matches ``reference``; otherwise name the known mistake it matches.
+    """Pass when ``got`` matches ``reference``; otherwise name the mistake.
 
-    ``variants`` maps a mistake's name to (the output that mistake produces, the message); it
-    may be a function returning that dict, called only when ``got`` is wrong.
+    The table of known mistakes comes first: ``variants`` maps a mistake's name to (the output
+    that mistake produces, the message); it may be a function returning that dict, called only
+    when ``got`` is wrong. Then ``explain()`` may find the cause another way (e.g. the first
+    layer whose input differs, :func:`gruunet_edu.exercises.probes.first_difference`). Only
+    when neither names it does the message say what differs, on which input (``compared``).
     """
     _count()
     if close(got, reference, atol=atol):
@@ -439,8 +444,15 @@ def diagnose(
     for _name, (output, message) in variants.items():
         if output is not None and close(got, output, atol=atol):
             raise Mismatch(message)
+    if explain is not None:
+        message = explain()
+        if message:
+            raise Mismatch(message)
+    plural_what = what.split()[-1].endswith("s") and not what.split()[-1].endswith("ss")
+    verb = "differ" if plural_what else "differs"
+    on = f" {compared}" if compared else ""
     raise Mismatch(
-        f"{what} differs from the reference (largest difference "
+        f"{what} {verb} from the reference{on} (largest difference "
         f"{max_difference(got, reference):.3g}); compare your code with the equations above"
     )
 

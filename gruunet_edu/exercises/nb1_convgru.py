@@ -5,6 +5,7 @@ Exercises: ``update`` (:func:`check_update`) and ``convgru`` (:func:`check_convg
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -92,25 +93,30 @@ def _check_update(student: Any) -> None:
             call(student, h_prev, h_cand, z_edge, what="your update"), "your update"
         )
         edges.append((value, got, target, name))
-    if not close(out, update_state(h_prev, h_cand, z)):
-        # the known mistakes first, then what the closed and open gate show
-        for output, message in _update_variants(h_prev, h_cand, z).values():
-            if close(out, output):
-                raise Mismatch(message)
+
+    def explain() -> str | None:  # what the closed and the open gate show
         for value, got, target, name in edges:
             other = h_cand if value == 0.0 else h_prev
             if close(got, other, atol=1e-6) and not close(got, target, atol=1e-6):
-                raise Mismatch(SWAPPED)
-            expect(
-                close(got, target, atol=1e-6),
-                f"with z = {value:g} everywhere the new state must equal {name}, but yours "
-                f"differs from it by up to {max_difference(got, target):.3g}",
-            )
-        raise Mismatch(
+                return SWAPPED
+            if not close(got, target, atol=1e-6):
+                return (
+                    f"with z = {value:g} everywhere the new state must equal {name}, but yours "
+                    f"differs from it by up to {max_difference(got, target):.3g}"
+                )
+        return (
             "the new state differs from (1 - z) * h_prev + z * h_cand on random tensors (largest "
             f"difference {max_difference(out, update_state(h_prev, h_cand, z)):.3g}), although "
             "z = 0 and z = 1 give the right states: check how z weights the two terms in between"
         )
+
+    diagnose(
+        out,
+        update_state(h_prev, h_cand, z),
+        lambda: _update_variants(h_prev, h_cand, z),
+        "the new state",
+        explain=explain,
+    )
     for value, got, target, name in edges:
         expect(
             close(got, target, atol=1e-6),
@@ -228,6 +234,23 @@ def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return tuple(as_tensor(t, what) for t in result)  # type: ignore[return-value]
 
 
+def _diagnose_state(cell, ref, x, h, got, ref_h, name: str) -> None:  # noqa: ANN001
+    """The new state against the reference: known mistakes, then the first convolution whose
+    input differs (the gates are already known to be right here)."""
+
+    def explain() -> str:
+        where = first_difference(cell, ref, (x, h), _LAYER_INPUTS)
+        if where:
+            return where + "; the gates z and r are right"
+        return (
+            f"{name} differs from eq. (4) applied to your (right) gates z and r (largest "
+            f"difference {max_difference(got, ref_h):.3g}): check the candidate (eq. 3) and the "
+            "update (eq. 4)"
+        )
+
+    diagnose(got, ref_h, partial(_variants, ref, x, h), name, explain=explain)
+
+
 def _check_convgru(student: Any) -> None:
     for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
         ref = _reference_cell(cx, c, seed=index, slope=slope)
@@ -296,21 +319,8 @@ def _check_convgru(student: Any) -> None:
             },
             "the reset gate r",
         )
-        for got, name in ((out, "the new state h_new"), (h_new, "h_new returned with the gates")):
-            if close(got, ref_h):
-                expect(True, "")
-                continue
-            for output, message in _variants(ref, x, h).values():
-                if close(got, output):
-                    raise Mismatch(message)
-            where = first_difference(cell, ref, (x, h), _LAYER_INPUTS)
-            raise Mismatch(
-                (where + "; the gates z and r are right")
-                if where
-                else f"{name} differs from eq. (4) applied to your (right) gates z and r (largest "
-                f"difference {max_difference(got, ref_h):.3g}): check the candidate (eq. 3) "
-                "and the update (eq. 4)"
-            )
+        _diagnose_state(cell, ref, x, h, out, ref_h, "the new state h_new")
+        _diagnose_state(cell, ref, x, h, h_new, ref_h, "h_new returned with the gates")
         grad_ref = _reference_cell(cx, c, seed=index, slope=slope)
         grad_cell = instantiate(student, grad_ref, cx, c, what="your cell")
         grad_cell.slope = slope

@@ -5,6 +5,7 @@ Exercises: ``dense_block`` (:func:`check_dense_block`) and ``frdu`` (:func:`chec
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from gruunet_edu.exercises.core import (
     StudentError,
     call,
     close,
-    expect,
+    diagnose,
     expect_shape,
     instantiate,
     max_difference,
@@ -133,6 +134,17 @@ def _dense_error(err: StudentError, log: LayerLog, block: DenseBlock, case: tupl
     )
 
 
+def _dense_explain(block, ref, x, names, got, expected) -> str:  # noqa: ANN001
+    where = first_difference(
+        block, ref, (x,), {n: _DENSE_INPUTS.get(n, "torch.cat(features, dim=1)") for n in names}
+    )
+    return where or (
+        "the block output differs from self.relu(self.norm(self.transition(...))) although "
+        f"every layer read the right input (largest difference "
+        f"{max_difference(got, expected):.3g}): check the last line"
+    )
+
+
 def _check_dense_block(student: Any) -> None:
     for index, case in enumerate(_DENSE_CASES):
         b, c_in, c_out, k, g, hgt, wid = case
@@ -156,23 +168,13 @@ def _check_dense_block(student: Any) -> None:
                 f"run every layer in self.layers (this block has {k}, your code ran "
                 f"{layers_run}): loop over self.layers instead of a fixed count"
             )
-        if not close(got, expected):
-            for output, message in _dense_variants(ref, x).values():
-                if close(got, output):
-                    raise Mismatch(message)
-            where = first_difference(
-                block,
-                ref,
-                (x,),
-                {n: _DENSE_INPUTS.get(n, "torch.cat(features, dim=1)") for n in names},
-            )
-            raise Mismatch(
-                where
-                or "the block output differs from self.relu(self.norm(self.transition(...))) "
-                f"although every layer read the right input (largest difference "
-                f"{max_difference(got, expected):.3g}): check the last line"
-            )
-        expect(True, "")
+        diagnose(
+            got,
+            expected,
+            partial(_dense_variants, ref, x),
+            "the block output",
+            explain=partial(_dense_explain, block, ref, x, names, got, expected),
+        )
         # gradients, in train mode (batch statistics), w.r.t. the input and every layer
         grad_ref = train_mode(ref, seed=index)
         grad_block = instantiate(student, grad_ref, c_in, c_out, k, g, 2, what="your dense block")
@@ -274,7 +276,7 @@ def _frdu_variants(ref: FRDU, o_prev: torch.Tensor, h_prev: torch.Tensor) -> dic
         ),
         "no_dense": (
             merged_o,
-            None,
+            ref.gru(F.interpolate(ref.project(merged_o), size=size, mode="bilinear"), h_prev),
             "o must be the dense block's output, o = self.dense(self.merge(...))",
         ),
         "merged_returned": (
@@ -359,21 +361,25 @@ def _compare_frdu(frdu, ref, o_prev, h_prev, o, h, mode: str) -> None:
         raise Mismatch("the outputs are swapped: forward returns (o, h), pooling stream first")
     expect_shape(o, ref_o.shape, "the pooling stream o", "(B, channels, H/factor, W/factor)")
     expect_shape(h, ref_h.shape, "the new state h", "(B, hidden_channels, H, W)")
-    if close(o, ref_o) and close(h, ref_h):
-        expect(True, "")
-        return
-    for v_o, v_h, message in _frdu_variants(ref, o_prev, h_prev).values():
-        if close(o, v_o) and (v_h is None or close(h, v_h)):
-            raise Mismatch(message)
-    where = first_difference(frdu, ref, (o_prev, h_prev), _FRDU_LAYERS)
-    part = "the pooling stream o" if not close(o, ref_o) else "the new state h"
-    got, expected = (o, ref_o) if part.endswith("o") else (h, ref_h)
-    raise Mismatch(
-        where
-        or f"{part} differs from the reference FRDU's ({mode} mode, largest difference "
-        f"{max_difference(got, expected):.3g}) although every layer got the right input: "
-        "check what you return"
-    )
+
+    def joined(pair: tuple) -> torch.Tensor:
+        return torch.cat([pair[0].flatten(), pair[1].flatten()])
+
+    def variants() -> dict[str, tuple]:
+        table = _frdu_variants(ref, o_prev, h_prev)
+        return {k: (joined((v_o, v_h)), message) for k, (v_o, v_h, message) in table.items()}
+
+    def explain() -> str:
+        where = first_difference(frdu, ref, (o_prev, h_prev), _FRDU_LAYERS)
+        part = "the pooling stream o" if not close(o, ref_o) else "the new state h"
+        got, expected = (o, ref_o) if part.endswith("o") else (h, ref_h)
+        return where or (
+            f"{part} differs from the reference FRDU's ({mode} mode, largest difference "
+            f"{max_difference(got, expected):.3g}) although every layer got the right input: "
+            "check what you return"
+        )
+
+    diagnose(joined((o, h)), joined((ref_o, ref_h)), variants, "(o, h)", explain=explain)
 
 
 def _check_frdu(student: Any) -> None:

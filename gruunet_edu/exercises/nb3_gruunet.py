@@ -5,6 +5,7 @@ Exercises: ``factors`` (:func:`check_factors`) and ``gruunet`` (:func:`check_gru
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from gruunet_edu.exercises.core import (
     StudentError,
     call,
     close,
+    diagnose,
     expect,
     expect_shape,
     instantiate,
@@ -282,17 +284,16 @@ def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor,
     with torch.no_grad():
         expected = ref(x)
     expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
-    if close(got, expected, atol=1e-4):
-        expect(True, "")
-        return
-    for output, message in _net_variants(ref, x).values():
-        if close(got, output, atol=1e-4):
-            raise Mismatch(message)
-    where = first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
-    raise Mismatch(
-        where
-        or f"the logits differ from the reference network's ({mode} mode, largest difference "
-        f"{max_difference(got, expected):.3g}) although every layer got the right input"
+
+    def explain() -> str:
+        where = first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
+        return where or (
+            f"the logits differ from the reference network's ({mode} mode, largest difference "
+            f"{max_difference(got, expected):.3g}) although every layer got the right input"
+        )
+
+    diagnose(
+        got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4, explain=explain
     )
 
 
