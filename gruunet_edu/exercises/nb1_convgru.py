@@ -213,6 +213,15 @@ def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, t
             update(pre),
             "the candidate has no activation: apply F.leaky_relu(..., self.slope) in eq. (3)",
         ),
+        "sigmoid_candidate": (
+            update(torch.sigmoid(pre)),
+            "the candidate uses a sigmoid; sigmoids are for the gates, the candidate uses "
+            "LeakyReLU (F.leaky_relu(..., self.slope))",
+        ),
+        "returns_candidate": (
+            cand,
+            "you return the candidate h_cand; return h_new = (1 - z) * h + z * h_cand (eq. 4)",
+        ),
         "default_slope": (
             update(F.leaky_relu(pre)),
             "the candidate uses LeakyReLU slope 0.01 (F.leaky_relu's default); pass the "
@@ -232,6 +241,16 @@ def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     if not isinstance(result, tuple | list) or len(result) != 3:
         raise Mismatch(f"{what} with return_gates=True must return the tuple (h_new, z, r)")
     return tuple(as_tensor(t, what) for t in result)  # type: ignore[return-value]
+
+
+def _gate_explain(cell, ref, x, h, convs: tuple[str, str], gate: str) -> str:  # noqa: ANN001
+    """Why a gate differs: one of its two convolutions never ran or got the wrong input."""
+    where = first_difference(cell, ref, (x, h), {n: _LAYER_INPUTS[n] for n in convs})
+    return where or (
+        f"the gate {gate} differs although self.{convs[0]} and self.{convs[1]} get the right "
+        f"inputs: it is torch.sigmoid(self.{convs[0]}(x) + self.{convs[1]}(h)), one "
+        "sigmoid of the sum"
+    )
 
 
 def _diagnose_state(cell, ref, x, h, got, ref_h, name: str) -> None:  # noqa: ANN001
@@ -307,6 +326,7 @@ def _check_convgru(student: Any) -> None:
                 ),
             },
             "the update gate z",
+            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xz", "conv_hz"), "z (eq. 1)"),
         )
         diagnose(
             r,
@@ -318,6 +338,7 @@ def _check_convgru(student: Any) -> None:
                 )
             },
             "the reset gate r",
+            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xr", "conv_hr"), "r (eq. 2)"),
         )
         _diagnose_state(cell, ref, x, h, out, ref_h, "the new state h_new")
         _diagnose_state(cell, ref, x, h, h_new, ref_h, "h_new returned with the gates")

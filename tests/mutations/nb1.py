@@ -204,6 +204,28 @@ def c_sum_of_sigmoids(self, x, h):
     return (1 - z) * h + z * cand, z, r
 
 
+@_cell
+def c_sigmoid_candidate(self, x, h):
+    z, r = _gates(self, x, h)
+    cand = torch.sigmoid(self.conv_xh(x) + self.conv_hh(r * h))
+    return (1 - z) * h + z * cand, z, r
+
+
+@_cell
+def c_returns_candidate(self, x, h):
+    z, r = _gates(self, x, h)
+    cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)
+    return cand, z, r
+
+
+@_cell
+def c_copy_paste_gate(self, x, h):
+    z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))
+    r = torch.sigmoid(self.conv_xr(x) + self.conv_hz(h))  # copied from the line above
+    cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)
+    return (1 - z) * h + z * cand, z, r
+
+
 class c_gates_order(ConvGRUCell):  # noqa: N801
     def forward(self, x, h, return_gates=False):
         z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))
@@ -277,6 +299,9 @@ WRONG = {
         ("sum of sigmoids", c_sum_of_sigmoids, "sigmoid of the summed convolutions"),
         ("gates returned in the wrong order", c_gates_order, "(h_new, z, r)"),
         ("z instead of r in the candidate", c_update_gate_in_candidate, "conv_hh"),
+        ("sigmoid candidate", c_sigmoid_candidate, "candidate uses a sigmoid"),
+        ("returns the candidate", c_returns_candidate, "you return the candidate"),
+        ("r uses U_z", c_copy_paste_gate, "self.conv_hr is never called"),
     ],
 }
 
