@@ -16,7 +16,14 @@ NotImplementedError``) is reported as "not done yet", and the notebook goes on.
 A checker is a function ``checker(student) -> None`` that raises :class:`Mismatch` with a specific
 message at the first problem it finds; :func:`call` runs student code and turns its exceptions
 into :class:`StudentError`. :meth:`Exercise.evaluate` returns a :class:`CheckResult` without
-printing (used by the tests); :meth:`Exercise.check` prints it.
+printing (used by the tests); :meth:`Exercise.check` prints it. Every check leaves torch's,
+NumPy's and Python's global random state as it found it (:func:`preserved_rng`).
+
+One way to write a check: the reference (saved once in the package), a table of known mistakes
+with their messages, and the inputs to try; :func:`diagnose` compares with the reference, then
+the table, then an ``explain`` step (:mod:`gruunet_edu.exercises.probes`: the first layer whose
+input differs, gradients, side effects, train mode). :mod:`gruunet_edu.exercises.messages` turns
+torch's shape errors into one sentence.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from gruunet_edu.exercises.messages import (
+    FailingOp,
+    explain,
+    one_line,
+    plural,
+    sentence,
+    shape_sentence,
+)
+
+_one_line = one_line  # older name, kept for importers
 
 PASSED = "All checks passed."
 
@@ -87,23 +105,6 @@ class CheckResult:
         return f"{self.title}: not right yet. {message}\n{follow}"
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """ "1 match", "2 matches", "0 checks": a count with its noun in the right number."""
-    if n == 1:
-        return f"{n} {word}"
-    return f"{n} {words or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
-
-
-def sentence(text: str) -> str:
-    """``text`` ending in exactly one full stop (or its own ? or !); "" stays ""."""
-    text = text.rstrip()
-    if not text:
-        return text
-    while text.endswith("..") and not text.endswith("..."):
-        text = text[:-1]
-    return text if text[-1] in ".!?" else text + "."
-
-
 @dataclass
 class Exercise:
     """One exercise: a name for ``hint(name)``, its checker, the reference and progressive hints."""
@@ -137,7 +138,7 @@ class Exercise:
         except Exception as err:  # e.g. a value of an unexpected type: still one sentence
             message = (
                 f"The check could not use what your code returned ({type(err).__name__}: "
-                f"{_one_line(err)}); compare its types and shapes with the exercise's description"
+                f"{one_line(err)}); compare its types and shapes with the exercise's description"
             )
             result = CheckResult(self.name, self.title, False, "error", message)
         self.last, self.last_student = result, student
@@ -203,15 +204,10 @@ def _student_frame(tb: traceback.StackSummary) -> traceback.FrameSummary | None:
     return chosen
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: Any) -> Any:
     """Call student code; NotImplementedError -> :class:`Unfinished`, any other exception ->
     :class:`StudentError` with one sentence naming the exception and the student's line."""
-    failing = _FailingOp()
+    failing = FailingOp()
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"), failing:
             warnings.simplefilter("ignore")  # the check reports the problem itself
@@ -226,8 +222,8 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
         if frame is not None:
             line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
             where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
-        msg = _one_line(err) or "(no message)"
-        plain = _shape_sentence(failing.op, failing.shapes, err, failing.dim)
+        msg = one_line(err) or "(no message)"
+        plain = shape_sentence(failing.op, failing.shapes, err, failing.dim)
         if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
             at = f" at line {frame.lineno} ({line!r})" if frame is not None and line else ""
             brief = f"{type(err).__name__}{at}: {plain}"
@@ -235,106 +231,10 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
             error.brief, error.original, error.kind = brief, str(err), type(err).__name__
             raise error from None
         brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
-        error = StudentError(brief + _explain(err))
+        error = StudentError(brief + explain(err))
         error.original, error.kind = str(err), type(err).__name__
         error.brief = brief if brief[-1] in ".!?" else brief + "."
         raise error from None
-
-
-def _explain(err: Exception) -> str:
-    """A plain-language follow-up for the most common tensor errors."""
-    text = str(err)
-    if "Sizes of tensors must match" in text:
-        return (
-            ". torch.cat joins tensors along one dimension; all other dimensions (batch, height, "
-            "width) must agree, so check the resolution of what you concatenate."
-        )
-    if "expected input" in text and "channels" in text:
-        return (
-            ". A convolution received a tensor with the wrong number of channels: check what "
-            "you concatenate and in which layer."
-        )
-    if "running_mean should contain" in text:
-        return (
-            ". A BatchNorm received a tensor with the wrong number of channels: check what you "
-            "concatenate and in which layer."
-        )
-    if "must match the size of tensor" in text:
-        return ". Two tensors you combine elementwise differ in shape: print their .shape."
-    return ""
-
-
-class _FailingOp(torch.overrides.TorchFunctionMode):
-    """Remember the innermost torch function that raised, with the shapes of its tensor inputs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.op: str = ""
-        self.shapes: list[tuple[int, ...]] = []
-        self.dim: int | None = None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        try:
-            return func(*args, **(kwargs or {}))
-        except Exception:
-            if not self.op:
-                self.op = getattr(func, "__name__", "") or str(func)
-                flat: list[Any] = []
-                for a in list(args) + list((kwargs or {}).values()):
-                    flat.extend(a if isinstance(a, list | tuple) else [a])
-                self.shapes = [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]
-                dim = (kwargs or {}).get("dim", args[1] if len(args) > 1 else 0)
-                self.dim = dim if isinstance(dim, int) else None
-            raise
-
-
-def _shape_sentence(
-    op: str, shapes: list[tuple[int, ...]], err: Exception, dim: int | None = None
-) -> str:
-    """One plain sentence for a torch shape error: which operation, the shapes it got, the shape
-    it needed ("" when the error is not a shape error)."""
-    text = str(err)
-    if not shapes:
-        return ""
-    op = op.strip("_")
-    if op == "cat" and "Sizes of tensors must match" in text:
-        listed = ", ".join(str(s) for s in shapes)
-        only_channels = len({len(s) for s in shapes}) == 1 and all(
-            s[:1] + s[2:] == shapes[0][:1] + shapes[0][2:] for s in shapes
-        )
-        if only_channels and dim is not None and dim % len(shapes[0]) != 1:
-            return (
-                f"torch.cat joined tensors of shapes {listed} along dimension {dim}; they differ "
-                "only in the channels, dimension 1, so join them with dim=1."
-            )
-        return (
-            f"torch.cat received tensors of shapes {listed}; apart from the channel dimension 1 "
-            "(batch, height, width) they must agree, so bring them to the same resolution first."
-        )
-    if op.startswith("conv") and "expected input" in text and len(shapes) >= 2:
-        inp, weight = shapes[0], shapes[1]
-        return (
-            f"a convolution with weight {weight} expects an input with {weight[1]} channels, "
-            f"but got a tensor of shape {inp} ({inp[1] if len(inp) > 1 else '?'} channels): check "
-            "what you pass to that layer (and what you concatenated before it)."
-        )
-    if op == "batch_norm" and len(shapes) >= 2:
-        inp, stats = shapes[0], shapes[1]
-        return (
-            f"a BatchNorm for {stats[0] if stats else '?'} channels got a tensor of shape {inp}: "
-            "check what you pass to that layer (and what you concatenated before it)."
-        )
-    if "must match the size of tensor" in text and len(shapes) >= 2:
-        return (
-            f"{op} combines tensors of shapes {shapes[0]} and {shapes[1]} elementwise; they must "
-            "have the same shape (print their .shape)."
-        )
-    if op in {"matmul", "mm", "bmm"} and len(shapes) >= 2:
-        return (
-            f"{op} got tensors of shapes {shapes[0]} and {shapes[1]}, which do not fit together; "
-            "the layers here are convolutions applied to (B, C, H, W) tensors."
-        )
-    return ""
 
 
 class RecordCalls(torch.overrides.TorchFunctionMode):
