@@ -85,6 +85,25 @@ def _normalize_variants(
             (x - hi) / (lo - hi + eps),
             "the percentiles are swapped: the low percentile must map to 0 and the high one to 1",
         ),
+        "max_high": (
+            (x - lo) / (mx - lo + eps),
+            "you used the maximum as p_high; use the high-th percentile (np.percentile), so a "
+            "few hot pixels cannot squash the nuclei's range",
+        ),
+        "min_low": (
+            (x - mn) / (hi - mn + eps),
+            "you used the minimum as p_low; use the low-th percentile (np.percentile)",
+        ),
+        "denominator": (
+            (x - lo) / (hi + eps),
+            "the denominator must be the range p_high - p_low (+ eps), not p_high alone",
+        ),
+        "fractions": (
+            (x - np.percentile(x, low / 100))
+            / (np.percentile(x, high / 100) - np.percentile(x, low / 100) + eps),
+            "np.percentile takes percentages from 0 to 100 (low and high as they are); dividing "
+            "by 100 is for np.quantile",
+        ),
         "no_shift": (
             x / (hi - lo + eps),
             "subtract the low percentile before dividing: (x - p_low) / (p_high - p_low + eps)",

@@ -343,6 +343,11 @@ def _run_frdu(frdu: FRDU, o_prev, h_prev, factor: int, c_h: int) -> tuple[torch.
                     "F.interpolate(self.project(o), ...), the dense output projected to C_h "
                     "channels, is the GRU's input"
                 ) from None
+            if log.last == "gru" and "channels" in (err.original or str(err)):
+                raise Mismatch(
+                    f"{err.brief} The GRU's input x_t must have C_h channels: x_t = "
+                    "F.interpolate(self.project(o), ...), then self.gru(x, h_prev) in that order"
+                ) from None
             if log.last == "gru":
                 raise Mismatch(
                     f"{err.brief} x_t must be up-sampled to h_prev's full resolution "
@@ -351,6 +356,11 @@ def _run_frdu(frdu: FRDU, o_prev, h_prev, factor: int, c_h: int) -> tuple[torch.
             raise
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise Mismatch("forward(o_prev, h_prev) must return the pair (o, h)")
+    if isinstance(result[1], tuple | list):
+        raise Mismatch(
+            "the h you return is a tuple: return the new state tensor, h = self.gru(x, h_prev) "
+            "(with return_gates=True the GRU returns (h, z, r))"
+        )
     return tuple(tensor_result(t, "your FRDU") for t in result)
 
 

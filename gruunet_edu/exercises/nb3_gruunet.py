@@ -179,6 +179,7 @@ def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
     def run(
         carry_state: bool = True,
         up: str = "bilinear",
+        align: bool | None = None,
         pool: Any = F.max_pool2d,
         readout: str = "readout",
         keep_stem: bool = False,
@@ -191,7 +192,7 @@ def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
             elif up == "area":
                 o = F.interpolate(o, scale_factor=2, mode="area")
             else:
-                o = F.interpolate(o, scale_factor=2, mode=up)
+                o = F.interpolate(o, scale_factor=2, mode=up, align_corners=align)
             o, h_new = frdu(o, h if carry_state else h0)
             h = h0 if keep_stem else h_new
         if readout == "head":
@@ -216,6 +217,11 @@ def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
             + "; use mode='bilinear'",
         ),
         "area_up": (area, "the decoder up-samples o with mode='area'; use mode='bilinear'"),
+        "align_corners": (
+            run(align=True),
+            "the decoder up-samples o with align_corners=True; leave it at its default (False), "
+            "as the package's GRUUNet does",
+        ),
         "average_pool": (
             run(pool=F.avg_pool2d),
             "the encoder down-samples o with average pooling (F.avg_pool2d); use "

@@ -86,6 +86,16 @@ def uint8_result(image, low=1.0, high=99.8, eps=1e-6):
     return ((image - lo) / (hi - lo + eps) * 255).astype(np.uint8)
 
 
+def max_as_high(image, low=1.0, high=99.8, eps=1e-6):
+    lo = np.percentile(image, low)
+    return ((image - lo) / (image.max() - lo + eps)).astype(np.float32)
+
+
+def percent_as_fraction(image, low=1.0, high=99.8, eps=1e-6):
+    lo, hi = np.percentile(image, [low / 100, high / 100])
+    return ((image - lo) / (hi - lo + eps)).astype(np.float32)
+
+
 def quantile_fraction(image, low=1.0, high=99.8, eps=1e-6):
     lo, hi = np.quantile(image, [low / 100, high / 100])
     return ((image.astype(np.float32) - lo) / (hi - lo + eps)).astype(np.float32)
@@ -213,6 +223,8 @@ WRONG = {
         ("fixed eps", fixed_eps, "eps argument"),
         ("a list", as_list, "returned a list"),
         ("uint8 result", uint8_result, "float32"),
+        ("maximum as p_high", max_as_high, "maximum as p_high"),
+        ("percentages as fractions", percent_as_fraction, "percentages from 0 to 100"),
     ],
     "three_class": [
         ("foreground erosion", erosion, "not the foreground mask"),

@@ -255,6 +255,13 @@ def f_gru_args(self, o_prev, h_prev):
 
 
 @_unit
+def f_gates_returned(self, o_prev, h_prev):
+    o = self.dense(self.merge(torch.cat([o_prev, self.down(h_prev)], dim=1)))
+    x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode="bilinear")
+    return o, self.gru(x, h_prev, return_gates=True)
+
+
+@_unit
 def f_scale_factor(self, o_prev, h_prev):
     merged = torch.cat((o_prev, F.max_pool2d(h_prev, kernel_size=self.factor)), 1)
     o = self.dense(self.merge(merged))
@@ -306,6 +313,7 @@ WRONG = {
         ("align_corners=True", f_align_corners, "align_corners"),
         ("no projection", f_no_projection, "self.project"),
         ("ConvGRU arguments swapped", f_gru_args, "arguments are swapped"),
+        ("GRU gates returned too", f_gates_returned, "the h you return is a tuple"),
     ],
 }
 

@@ -247,6 +247,19 @@ def n_pool_stem_once(self, x):
 
 
 @_net
+def n_align_corners(self, x):
+    h = self.stem(x)
+    o = h
+    for t, frdu in enumerate(self.frdus):
+        if t < self.config.num_scales:
+            o = F.max_pool2d(o, 2)
+        else:
+            o = F.interpolate(o, scale_factor=2, mode="bilinear", align_corners=True)
+        o, h = frdu(o, h)
+    return self.readout(h)
+
+
+@_net
 def n_factors(self, x):
     state = self.stem(x)
     stream = state
@@ -313,6 +326,7 @@ WRONG = {
         ("no stem", n_no_stem, "self.stem"),
         ("returns a tuple", n_returns_tuple, "only the logits"),
         ("area up-sampling", n_pool_stem_once, "'area'"),
+        ("align_corners=True", n_align_corners, "align_corners=True"),
     ],
 }
 
