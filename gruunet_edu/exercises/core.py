@@ -92,7 +92,7 @@ class CheckResult:
         """What the notebook prints."""
         message = self.message
         first = message.split(" ", 1)[0]
-        if len(first) > 1 and first.isalpha():  # "the gate" -> "The gate"; not "z", "frdu_..."
+        if first.isalpha() and (len(first) > 1 or first == "a"):  # not "z", "frdu_..."
             message = message[:1].upper() + message[1:]
         message = sentence(message)
         if self.passed:

@@ -36,8 +36,8 @@ from gruunet_edu.models.convgru import ConvGRUCell, update_state
 NOTEBOOK = "solutions/01_convgru.ipynb"
 SWAPPED = (
     "z and 1 - z are swapped: with z = 0 the state must stay h_prev, with z = 1 it becomes the "
-    "candidate. (The blog's text writes it this way round; this course follows its code: "
-    "h_new = (1 - z) * h_prev + z * h_cand.)"
+    "candidate (the blog's text writes it this way round; this course follows its code: "
+    "h_new = (1 - z) * h_prev + z * h_cand)"
 )
 
 

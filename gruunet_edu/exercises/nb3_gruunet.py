@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -48,6 +49,10 @@ NOTEBOOK = "solutions/03_gruunet.ipynb"
 reference_factors = frdu_factors  # the notebook's name for the package's function
 
 
+def _type_name(value: Any) -> str:
+    return "NumPy array" if isinstance(value, np.ndarray) else type(value).__name__
+
+
 def _factor_list(got: Any, s: int) -> list[int]:
     """The student's factors as a list of ints, or a Mismatch saying what the type is."""
     what = f"frdu_factors({s})"
@@ -55,7 +60,7 @@ def _factor_list(got: Any, s: int) -> list[int]:
         raise Mismatch(f"{what} returned None: is a `return` statement missing?")
     if not isinstance(got, list):
         raise Mismatch(
-            f"{what} returned a {type(got).__name__}; return a list of ints (the notebook "
+            f"{what} returned a {_type_name(got)}; return a list of ints (the notebook "
             "compares it with list(config.frdu_factors) and prints it)"
         )
     if any(isinstance(f, float) for f in got):
@@ -303,6 +308,18 @@ def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor,
     )
 
 
+def _missing_gradient(layer: str) -> str | None:
+    """A layer of FRDU t that only feeds the state h gets no gradient: h was cut off."""
+    parts = layer.split(".")
+    if len(parts) > 2 and parts[1] == "frdus" and parts[3] in {"project", "gru"}:
+        return (
+            f"no gradient flows back through the state h after FRDU {parts[2]} (its "
+            f"{parts[3]} layer gets none): h is detached (h.detach() or torch.no_grad()) "
+            "between the FRDUs; pass the h each FRDU returns to the next one as it is"
+        )
+    return None
+
+
 def _check_gruunet(student: Any) -> None:
     for index, (config, b, hgt, wid) in enumerate(_NET_CASES):
         ref = _reference_net(config, seed=index)
@@ -324,7 +341,15 @@ def _check_gruunet(student: Any) -> None:
         _compare_net(train_net, train_mode(ref, seed=index), x2, got, "train")
         grad_ref = train_mode(ref, seed=index)
         grad_net = instantiate(student, grad_ref, config, what="your GRUUNet")
-        expect_gradients(grad_net, grad_ref, {"x": x2}, "your GRUUNet", grad_net, grad_ref)
+        expect_gradients(
+            grad_net,
+            grad_ref,
+            {"x": x2},
+            "your GRUUNet",
+            grad_net,
+            grad_ref,
+            missing=_missing_gradient,
+        )
 
 
 gruunet_exercise = Exercise(

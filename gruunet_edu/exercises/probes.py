@@ -94,13 +94,15 @@ def expect_gradients(
     output: Callable[[Any], torch.Tensor] | None = None,
     reference_output: Callable[[Any], torch.Tensor] | None = None,
     atol: float = 1e-4,
+    missing: Callable[[str], str | None] | None = None,
 ) -> None:
     """Compare the gradients of a fixed random projection of the output w.r.t. every input in
     ``inputs`` (and every parameter of the two modules) with the reference's.
 
     ``student(*inputs)`` and ``reference(*inputs)`` are called with fresh leaf copies;
     ``output`` / ``reference_output`` turn the two return values into the tensor to
-    differentiate (e.g. join an FRDU's pair (o, h)).
+    differentiate (e.g. join an FRDU's pair (o, h)). ``missing(name)`` may return a more specific
+    message for a layer ``name`` ("self.frdus.2.gru") that gets no gradient.
     """
     _count()
     names = list(inputs)
@@ -134,6 +136,9 @@ def expect_gradients(
             grads.append((f"self.{pname.rsplit('.', 1)[0]}", pname, p.grad, r.grad))
     for name, _key, got_grad, ref_grad in grads:  # missing gradients first: the clearer cause
         if ref_grad.any() and (got_grad is None or not got_grad.any()):
+            specific = missing(name) if missing is not None else None
+            if specific:
+                raise Mismatch(specific)
             raise Mismatch(
                 f"no gradient flows through {name}: your code detaches it somewhere (.detach(), "
                 "torch.no_grad(), .data or a NumPy round trip), so training could not learn "

@@ -165,8 +165,11 @@ def n_three_scales(self, x):
 def n_five_steps(self, x):
     h = self.stem(x)
     o = h
-    for t in range(5):
-        o = F.max_pool2d(o, 2) if t < 3 else F.interpolate(o, scale_factor=2, mode="bilinear")
+    for t in range(5):  # the notebook's tiny preset has 5 FRDUs
+        if t < self.config.num_scales:
+            o = F.max_pool2d(o, 2)
+        else:
+            o = F.interpolate(o, scale_factor=2, mode="bilinear")
         o, h = self.frdus[t](o, h)
     return self.readout(h)
 
@@ -317,7 +320,7 @@ WRONG = {
         ("no residual block", n_no_residual, "residual block is skipped"),
         ("no pooling", n_no_pooling, "one scale down"),
         ("hard-wired 3 scales", n_three_scales, "self.config.num_scales"),
-        ("hard-wired 5 FRDUs", n_five_steps, "self.frdus"),
+        ("hard-wired 5 FRDUs", n_five_steps, "loop over self.frdus"),
         ("average pooling", n_avg_pool, "average pooling"),
         ("state detached", n_detached, "no gradient flows"),
         ("no_grad forward", n_no_grad, "no gradient flows"),
