@@ -55,6 +55,11 @@ def explain(err: Exception) -> str:
             ". A BatchNorm received a tensor with the wrong number of channels: check what you "
             "concatenate and in which layer."
         )
+    if "modified by an inplace operation" in text:
+        return (
+            ". An in-place operation (+=, .mul_(), inplace=True) overwrote a tensor that the "
+            "gradient still needs: write a new tensor instead, e.g. z = z * 2."
+        )
     if "must match the size of tensor" in text:
         return ". Two tensors you combine elementwise differ in shape: print their .shape."
     return ""

@@ -123,7 +123,10 @@ def expect_gradients(
             )
         weight = torch.randn(expected.shape, generator=torch.Generator().manual_seed(0))
         (expected * weight).sum().backward()
-        (got * weight.to(got.dtype)).sum().backward()
+        call(
+            lambda: (got * weight.to(got.dtype)).sum().backward(),
+            what=f"the backward pass through {what}",
+        )
     grads = []
     for name, s, r in zip(names, s_in, r_in, strict=True):
         grads.append((name, name, s.grad, r.grad if r.grad is not None else torch.zeros_like(r)))
