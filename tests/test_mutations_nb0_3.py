@@ -36,6 +36,8 @@ def test_wrong_answer_is_rejected_with_its_cause(exercise, label, answer, phrase
     assert not result.passed, f"{label} passed"
     assert result.status in {"failed", "error"}, result.text()
     assert phrase in result.message, result.message
+    assert "compare your code with the equations above" not in result.message  # the bare fallback
+    assert ".." not in result.text().replace("...", "")
 
 
 @pytest.mark.parametrize(
