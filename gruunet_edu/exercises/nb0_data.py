@@ -104,6 +104,11 @@ def _normalize_variants(
             "np.percentile takes percentages from 0 to 100 (low and high as they are); dividing "
             "by 100 is for np.quantile",
         ),
+        "half": (
+            (image.astype(np.float16) - np.float16(lo)) / np.float16(hi - lo + eps),
+            "the result was computed in half precision (float16), which rounds to about 3 "
+            "digits; compute in float32 or float64 and return float32",
+        ),
         "no_shift": (
             x / (hi - lo + eps),
             "subtract the low percentile before dividing: (x - p_low) / (p_high - p_low + eps)",
@@ -137,6 +142,13 @@ def _normalize_variants(
                 (x - lo) / (hi_only - lo + eps),
                 f"your code ignores the high argument (called with high={high:g}, it used 99.8)",
             )
+    for method in ("nearest", "lower", "higher", "midpoint"):
+        m_lo, m_hi = np.percentile(x, [low, high], method=method)
+        variants[f"method_{method}"] = (
+            (x - m_lo) / (m_hi - m_lo + eps),
+            f"your percentiles use method='{method}'; use np.percentile's default (linear "
+            "interpolation between the two nearest pixel values), as the package does",
+        )
     for axis, name in ((0, "column"), (1, "row")):
         a_lo, a_hi = np.percentile(x, [low, high], axis=axis, keepdims=True)
         variants[f"per_{name}"] = (
@@ -397,15 +409,45 @@ def _check_three_class(student: Any) -> None:
             bool(((got == 0) == (labels == 0)).all()),
             f"for {name}: class 0 must be exactly the background (label 0)",
         )
-        wrong = got != reference
-        extra = int(((got == 2) & (reference == 1)).sum())
-        missing = int(((got == 1) & (reference == 2)).sum())
-        raise Mismatch(
-            f"the target for {name} has {plural(int(wrong.sum()), 'wrong pixel')} "
-            f"({plural(extra, 'interior pixel')} marked as boundary, "
-            f"{plural(missing, 'boundary pixel')} left as interior); a boundary pixel is a "
-            "nucleus pixel whose 4 neighbours include another label"
+        raise Mismatch(_three_class_difference(name, labels, got, reference))
+
+
+def _three_class_difference(name: str, labels: np.ndarray, got: np.ndarray, ref: np.ndarray) -> str:
+    """Which boundary pixels are wrong, in words: next to the background or between nuclei."""
+    padded = np.pad(labels, 1, mode="edge")
+    h, w = labels.shape
+    neighbours = [padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _FOUR]
+    next_to_background = np.zeros(labels.shape, bool)
+    next_to_nucleus = np.zeros(labels.shape, bool)
+    for n in neighbours:
+        next_to_background |= (n == 0) & (labels > 0)
+        next_to_nucleus |= (n != labels) & (n > 0) & (labels > 0)
+    missing = (got == 1) & (ref == 2)
+    extra = (got == 2) & (ref == 1)
+    parts = []
+    if (missing & next_to_background).any():
+        parts.append(
+            f"{plural(int((missing & next_to_background).sum()), 'pixel')} next to the "
+            "background should be boundary (2)"
         )
+    if (missing & next_to_nucleus & ~next_to_background).any():
+        parts.append(
+            f"{plural(int((missing & next_to_nucleus & ~next_to_background).sum()), 'pixel')} "
+            "where two nuclei touch should be boundary (2) on both sides"
+        )
+    if extra.any():
+        parts.append(
+            f"{plural(int(extra.sum()), 'interior pixel')} (all 4 neighbours with the same "
+            "label) are marked as boundary"
+        )
+    detail = "; ".join(parts) or f"{plural(int((got != ref).sum()), 'pixel')} differ"
+    return (
+        f"the target for {name} is wrong: {detail} (a boundary pixel is a nucleus pixel whose 4 "
+        "neighbours include another label)"
+    )
+
+
+_FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
 three_class_exercise = Exercise(

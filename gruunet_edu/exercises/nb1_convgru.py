@@ -67,6 +67,11 @@ def _update_variants(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor
             "you rounded z to 0 or 1 (a hard choice); the new state is the weighted average "
             "(1 - z) * h_prev + z * h_cand for every z between 0 and 1",
         ),
+        "half": (
+            update_state(h_prev.half(), h_cand.half(), z.half()).float(),
+            "the new state was computed in half precision (float16), which rounds to about 3 "
+            "digits; keep float32",
+        ),
         "sigmoid_again": (
             update_state(h_prev, h_cand, torch.sigmoid(z)),
             "z is already a gate in [0, 1] (a sigmoid was applied in eq. 1): do not apply a "
@@ -75,11 +80,17 @@ def _update_variants(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor
     }
 
 
-def _check_update(student: Any) -> None:
+def _update_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """h_prev, h_cand (values of a few units, so rounding to float16 shows) and z in (0, 1)."""
     gen = torch.Generator().manual_seed(1)
     shape = (2, 3, 5, 4)
-    h_prev, h_cand = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
-    z = torch.rand(shape, generator=gen)
+    h_prev, h_cand = 4 * torch.randn(shape, generator=gen), 4 * torch.randn(shape, generator=gen)
+    return h_prev, h_cand, torch.rand(shape, generator=gen)
+
+
+def _check_update(student: Any) -> None:
+    h_prev, h_cand, z = _update_inputs()
+    shape = tuple(h_prev.shape)
     inputs = (h_prev, h_cand, z)
     before = snapshot(inputs)
 
@@ -392,10 +403,7 @@ def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
     """(exercise, known mistake) -> (largest change of the checked output over the check's
     inputs, the check's tolerance): every known mistake must move the output far beyond it."""
     spread: dict[tuple[str, str], tuple[float, float]] = {}
-    gen = torch.Generator().manual_seed(1)
-    shape = (2, 3, 5, 4)
-    h_prev, h_cand = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
-    z = torch.rand(shape, generator=gen)
+    h_prev, h_cand, z = _update_inputs()
     reference = update_state(h_prev, h_cand, z)
     for key, (output, _m) in _update_variants(h_prev, h_cand, z).items():
         spread[("update", key)] = (max_difference(output, reference), 1e-5)

@@ -237,6 +237,11 @@ def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
             "the residual block is skipped: finish with self.readout(h), which applies the "
             "residual block and then the head",
         ),
+        "softmax": (
+            torch.softmax(run(), dim=1),
+            "forward returns probabilities (a softmax); return the logits, self.readout(h): "
+            "the loss applies the softmax itself",
+        ),
         "no_skip": (
             run(readout="no_skip"),
             "the residual block's skip connection is missing: the head reads "

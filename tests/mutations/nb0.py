@@ -96,6 +96,11 @@ def percent_as_fraction(image, low=1.0, high=99.8, eps=1e-6):
     return ((image - lo) / (hi - lo + eps)).astype(np.float32)
 
 
+def nearest_percentile(image, low=1.0, high=99.8, eps=1e-6):
+    lo, hi = np.percentile(image, [low, high], method="nearest")
+    return ((image - lo) / (hi - lo + eps)).astype(np.float32)
+
+
 def quantile_fraction(image, low=1.0, high=99.8, eps=1e-6):
     lo, hi = np.quantile(image, [low / 100, high / 100])
     return ((image.astype(np.float32) - lo) / (hi - lo + eps)).astype(np.float32)
@@ -192,6 +197,10 @@ def bool_list(labels):
     return _target(labels, find_boundaries(labels, mode="inner")).tolist()
 
 
+def contacts_only(labels):
+    return _target(labels, find_boundaries(labels, mode="outer") & (labels > 0))
+
+
 def skimage_inner(labels):
     return _target(labels, find_boundaries(labels, mode="inner"))
 
@@ -225,6 +234,7 @@ WRONG = {
         ("uint8 result", uint8_result, "float32"),
         ("maximum as p_high", max_as_high, "maximum as p_high"),
         ("percentages as fractions", percent_as_fraction, "percentages from 0 to 100"),
+        ("nearest-pixel percentiles", nearest_percentile, "method='nearest'"),
     ],
     "three_class": [
         ("foreground erosion", erosion, "not the foreground mask"),
@@ -241,6 +251,7 @@ WRONG = {
         ("minimum is background", min_is_background, "without background"),
         ("boundary only", boundary_only, "interior"),
         ("a list", bool_list, "returned a list"),
+        ("only where nuclei touch", contacts_only, "next to the background should be boundary"),
     ],
 }
 

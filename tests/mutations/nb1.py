@@ -74,6 +74,10 @@ def average(h_prev, h_cand, z):
     return 0.5 * (h_prev + h_cand)
 
 
+def half_precision(h_prev, h_cand, z):
+    return ((1 - z.half()) * h_prev.half() + z.half() * h_cand.half()).float()
+
+
 def lerp(h_prev, h_cand, z):
     return torch.lerp(h_prev, h_cand, z)
 
@@ -281,6 +285,7 @@ WRONG = {
         ("returns a tuple", returns_tuple, "returned a tuple"),
         ("first sample's gate", first_sample_gate, "per pixel"),
         ("plain average", average, "z = 0"),
+        ("half precision", half_precision, "half precision"),
     ],
     "convgru": [
         ("z and 1 - z swapped", c_swapped, "z and 1 - z are swapped"),

@@ -263,6 +263,11 @@ def n_align_corners(self, x):
 
 
 @_net
+def n_softmax(self, x):
+    return torch.softmax(_forward(self, x), dim=1)
+
+
+@_net
 def n_factors(self, x):
     state = self.stem(x)
     stream = state
@@ -330,6 +335,7 @@ WRONG = {
         ("returns a tuple", n_returns_tuple, "only the logits"),
         ("area up-sampling", n_pool_stem_once, "'area'"),
         ("align_corners=True", n_align_corners, "align_corners=True"),
+        ("probabilities", n_softmax, "returns probabilities"),
     ],
 }
 
