@@ -208,8 +208,17 @@ def test_convgru_exception_is_one_sentence():
         def forward(self, x, h, return_gates=False):
             return self.conv_hz(x)  # x has x_channels, not channels
 
-    text = _fails(convgru_exercise, Broken, "RuntimeError", "line", status="error")
+    text = _fails(
+        convgru_exercise,
+        Broken,
+        "RuntimeError at line",
+        "return self.conv_hz(x)",
+        "(2, 3, 8, 8)",
+        "expects an input with 4 channels",
+        status="error",
+    )
     assert "Traceback" not in text
+    assert text.count(". ") <= 2  # one sentence about the error, then the hint
     assert 'hint("convgru")' in text
 
 
@@ -417,9 +426,119 @@ def test_unfinished_exercise_falls_back_to_reference(capsys):
         raise NotImplementedError("Student exercise")
 
     assert use_student_or_reference(student, reference_update) is reference_update
-    assert "Using the reference update (student is not done yet)" in capsys.readouterr().out
+    assert "Using the reference update_state (student is not done yet)" in capsys.readouterr().out
     assert use_student_or_reference(GoodCell, ConvGRUCell) is GoodCell
     assert "Using your GoodCell" in capsys.readouterr().out
     wrong = _cell(update_fn=lambda h, c, z, r: z * h + (1 - z) * c)
     assert use_student_or_reference(wrong, ConvGRUCell) is ConvGRUCell
     assert "does not pass its checks yet" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ the framework
+
+
+@pytest.mark.parametrize("module", ["nb0_data", "nb1_convgru", "nb2_frdu", "nb3_gruunet"])
+def test_every_known_mistake_moves_the_checked_output_far_beyond_the_tolerance(module):
+    import importlib
+
+    spread = importlib.import_module(f"gruunet_edu.exercises.{module}").variant_spread()
+    assert spread
+    for key, (difference, tolerance) in spread.items():
+        assert difference > 0 and difference >= 100 * tolerance, (key, difference, tolerance)
+
+
+def _rng_states():
+    import random
+
+    return torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+
+def _same_rng(a, b) -> bool:
+    return torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def _draws_then(fn, fail=False):
+    """Wrap ``fn`` so it draws from torch's, NumPy's and Python's generators (and may raise)."""
+    import functools
+    import random
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        torch.rand(3)
+        np.random.rand(3)
+        random.random()
+        if fail:
+            raise ValueError("a mistake")
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _drawing_module(cls, fail=False):
+    class Drawing(cls):
+        def forward(self, *args, **kwargs):
+            return _draws_then(super().forward, fail)(*args, **kwargs)
+
+    return Drawing
+
+
+_REFERENCES = [
+    (normalize_exercise, percentile_normalize, False),
+    (three_class_exercise, three_class, False),
+    (update_exercise, reference_update, False),
+    (convgru_exercise, ConvGRUCell, True),
+    (dense_block_exercise, DenseBlock, True),
+    (frdu_exercise, FRDU, True),
+    (factors_exercise, reference_factors, False),
+    (gruunet_exercise, GRUUNet, True),
+]
+
+
+@pytest.mark.parametrize(("exercise", "reference", "is_module"), _REFERENCES)
+def test_a_check_leaves_the_global_random_state_as_found(exercise, reference, is_module):
+    import random
+
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    for fail in (False, True):
+        student = _drawing_module(reference, fail) if is_module else _draws_then(reference, fail)
+        before = _rng_states()
+        result = exercise.evaluate(student)
+        assert _same_rng(before, _rng_states()), exercise.name
+        assert result.passed != fail, result.text()
+
+
+def test_a_torch_shape_error_is_one_plain_sentence():
+    class CatOnBatch(DenseBlock):
+        def forward(self, x):
+            features = [x]
+            for layer in self.layers:
+                features.append(layer(torch.cat(features, 0)))
+            return self.relu(self.norm(self.transition(torch.cat(features, 1))))
+
+    text = _fails(
+        dense_block_exercise, CatOnBatch, "torch.cat(features, 0)", "dimension 0", "dim=1"
+    )
+    assert "Sizes of tensors" not in text and "Traceback" not in text
+
+
+def test_messages_have_one_full_stop_and_counts_agree():
+    from gruunet_edu.exercises.core import CheckResult, plural, sentence
+
+    assert plural(1, "match") == "1 match" and plural(2, "match") == "2 matches"
+    assert plural(1, "check") == "1 check" and plural(0, "check") == "0 checks"
+    assert sentence("the gate is wrong (largest difference 0.2)") == (
+        "the gate is wrong (largest difference 0.2)."
+    )
+    assert sentence("done..") == "done." and sentence("Why?") == "Why?"
+    one = CheckResult("x", "X", True, "passed", PASSED, 1)
+    assert one.text().endswith("(1 check)")
+    failed = CheckResult("x", "X", False, "failed", "the logits differ (shape (1, 2))", 0)
+    assert "(shape (1, 2)).\n" in failed.text()
+
+
+def test_wrong_types_name_what_the_next_cells_need():
+    _fails(update_exercise, lambda h, c, z: ((1 - z) * h + z * c).numpy(), "torch tensor")
+    _fails(normalize_exercise, lambda x, *a, **k: torch.as_tensor(percentile_normalize(x)), "NumPy")
+    _fails(factors_exercise, lambda s: tuple(reference_factors(s)), "a list")

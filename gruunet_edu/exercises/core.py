@@ -16,7 +16,14 @@ NotImplementedError``) is reported as "not done yet", and the notebook goes on.
 A checker is a function ``checker(student) -> None`` that raises :class:`Mismatch` with a specific
 message at the first problem it finds; :func:`call` runs student code and turns its exceptions
 into :class:`StudentError`. :meth:`Exercise.evaluate` returns a :class:`CheckResult` without
-printing (used by the tests); :meth:`Exercise.check` prints it.
+printing (used by the tests); :meth:`Exercise.check` prints it. Every check leaves torch's,
+NumPy's and Python's global random state as it found it (:func:`preserved_rng`).
+
+One way to write a check: the reference (saved once in the package), a table of known mistakes
+with their messages, and the inputs to try; :func:`diagnose` compares with the reference, then
+the table, then an ``explain`` step (:mod:`gruunet_edu.exercises.probes`: the first layer whose
+input differs, gradients, side effects, train mode). :mod:`gruunet_edu.exercises.messages` turns
+torch's shape errors into one sentence.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import importlib
 import inspect
 import linecache
 import pkgutil
+import random
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -35,7 +43,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from gruunet_edu.exercises.messages import (
+    FailingOp,
+    explain,
+    one_line,
+    plural,
+    sentence,
+    shape_sentence,
+)
 from gruunet_edu.progress import record as record_progress
+
+_one_line = one_line  # older name, kept for importers
 
 PASSED = "All checks passed."
 
@@ -49,6 +67,8 @@ class StudentError(Exception):
     plain-language explanation, for checkers that add a more specific one)."""
 
     brief: str = ""
+    original: str = ""  # the exception's own message (e.g. torch's), for checkers that parse it
+    kind: str = ""  # the exception's type name
 
 
 class Unfinished(Exception):
@@ -73,14 +93,13 @@ class CheckResult:
         """What the notebook prints."""
         message = self.message
         first = message.split(" ", 1)[0]
-        if len(first) > 1 and first.isalpha():  # "the gate" -> "The gate"; not "z", "frdu_..."
+        if first.isalpha() and (len(first) > 1 or first == "a"):  # not "z", "frdu_..."
             message = message[:1].upper() + message[1:]
-        if message and message[-1].isalnum():
-            message += "."
+        message = sentence(message)
         if self.passed:
-            return f"{self.title}: {PASSED} ({self.checks} checks)"
+            return f"{self.title}: {PASSED} ({plural(self.checks, 'check')})"
         if self.status == "unfinished":
-            return f"{self.title}: not done yet ({self.message})."
+            return f"{self.title}: not done yet ({self.message.rstrip('.')})."
         follow = f'Ask for a hint with hint("{self.exercise}").'
         if self.status == "error":
             return f"{self.title}: your code raised an error. {message}\n{follow}"
@@ -108,7 +127,7 @@ class Exercise:
         """Run the checker on the student's code; never raises for the student's mistakes."""
         counter = _Counter()
         try:
-            with counter:
+            with counter, preserved_rng():
                 n = self.checker(student)
             result = CheckResult(self.name, self.title, True, "passed", PASSED, n or counter.n)
         except Unfinished as err:
@@ -120,7 +139,7 @@ class Exercise:
         except Exception as err:  # e.g. a value of an unexpected type: still one sentence
             message = (
                 f"The check could not use what your code returned ({type(err).__name__}: "
-                f"{_one_line(err)}); compare its types and shapes with the exercise's description"
+                f"{one_line(err)}); compare its types and shapes with the exercise's description"
             )
             result = CheckResult(self.name, self.title, False, "error", message)
         self.last, self.last_student = result, student
@@ -187,16 +206,12 @@ def _student_frame(tb: traceback.StackSummary) -> traceback.FrameSummary | None:
     return chosen
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: Any) -> Any:
     """Call student code; NotImplementedError -> :class:`Unfinished`, any other exception ->
     :class:`StudentError` with one sentence naming the exception and the student's line."""
+    failing = FailingOp()
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"), failing:
             warnings.simplefilter("ignore")  # the check reports the problem itself
             return fn(*args, **kwargs)
     except NotImplementedError:
@@ -205,38 +220,23 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: 
         raise
     except Exception as err:  # the student's mistake, reported in one sentence
         frame = _student_frame(traceback.extract_tb(err.__traceback__))
-        where = ""
+        where, line = "", ""
         if frame is not None:
             line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
             where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
-        msg = _one_line(err) or "(no message)"
+        msg = one_line(err) or "(no message)"
+        plain = shape_sentence(failing.op, failing.shapes, err, failing.dim)
+        if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
+            at = f" at line {frame.lineno} ({line!r})" if frame is not None and line else ""
+            brief = f"{type(err).__name__}{at}: {plain}"
+            error = StudentError(brief)
+            error.brief, error.original, error.kind = brief, str(err), type(err).__name__
+            raise error from None
         brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
-        error = StudentError(brief + _explain(err))
+        error = StudentError(brief + explain(err))
+        error.original, error.kind = str(err), type(err).__name__
         error.brief = brief if brief[-1] in ".!?" else brief + "."
         raise error from None
-
-
-def _explain(err: Exception) -> str:
-    """A plain-language follow-up for the most common tensor errors."""
-    text = str(err)
-    if "Sizes of tensors must match" in text:
-        return (
-            ". torch.cat joins tensors along one dimension; all other dimensions (batch, height, "
-            "width) must agree, so check the resolution of what you concatenate."
-        )
-    if "expected input" in text and "channels" in text:
-        return (
-            ". A convolution received a tensor with the wrong number of channels: check what "
-            "you concatenate and in which layer."
-        )
-    if "running_mean should contain" in text:
-        return (
-            ". A BatchNorm received a tensor with the wrong number of channels: check what you "
-            "concatenate and in which layer."
-        )
-    if "must match the size of tensor" in text:
-        return ". Two tensors you combine elementwise differ in shape: print their .shape."
-    return ""
 
 
 class RecordCalls(torch.overrides.TorchFunctionMode):
@@ -327,11 +327,16 @@ def diagnose(
     variants: dict[str, tuple[Any, str]] | Callable[[], dict[str, tuple[Any, str]]],
     what: str,
     atol: float = 1e-5,
+    explain: Callable[[], str | None] | None = None,
+    compared: str = "",
 ) -> None:
-    """Pass when ``got`` matches ``reference``; otherwise name the known mistake it matches.
+    """Pass when ``got`` matches ``reference``; otherwise name the mistake.
 
-    ``variants`` maps a mistake's name to (the output that mistake produces, the message); it
-    may be a function returning that dict, called only when ``got`` is wrong.
+    The table of known mistakes comes first: ``variants`` maps a mistake's name to (the output
+    that mistake produces, the message); it may be a function returning that dict, called only
+    when ``got`` is wrong. Then ``explain()`` may find the cause another way (e.g. the first
+    layer whose input differs, :func:`gruunet_edu.exercises.probes.first_difference`). Only
+    when neither names it does the message say what differs, on which input (``compared``).
     """
     _count()
     if close(got, reference, atol=atol):
@@ -341,8 +346,15 @@ def diagnose(
     for _name, (output, message) in variants.items():
         if output is not None and close(got, output, atol=atol):
             raise Mismatch(message)
+    if explain is not None:
+        message = explain()
+        if message:
+            raise Mismatch(message)
+    plural_what = what.split()[-1].endswith("s") and not what.split()[-1].endswith("ss")
+    verb = "differ" if plural_what else "differs"
+    on = f" {compared}" if compared else ""
     raise Mismatch(
-        f"{what} differs from the reference (largest difference "
+        f"{what} {verb} from the reference{on} (largest difference "
         f"{max_difference(got, reference):.3g}); compare your code with the equations above"
     )
 
@@ -367,11 +379,32 @@ def instantiate(student: Any, reference_module: torch.nn.Module, *args: Any, wha
 
 
 @contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Leave torch's, NumPy's and Python's global random state exactly as found, whatever the
+    block does (also when it raises): a notebook's later random numbers do not depend on
+    whether, or how, a check ran. Every :meth:`Exercise.evaluate` runs inside one."""
+    torch_state = torch.random.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    numpy_state = np.random.get_state()
+    python_state = random.getstate()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+@contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed torch inside the block without changing the caller's random state (the notebook's
-    later random numbers do not depend on whether a check ran)."""
-    with torch.random.fork_rng(devices=[]):
+    """Seed torch, NumPy and ``random`` inside the block without changing the caller's random
+    state (the notebook's later random numbers do not depend on whether a check ran)."""
+    with preserved_rng():
         torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
         yield
 
 

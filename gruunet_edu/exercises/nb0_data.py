@@ -8,19 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from gruunet_edu.data.normalize import percentile_normalize
 from gruunet_edu.data.synthetic import make_nuclei
-from gruunet_edu.data.targets import three_class
+from gruunet_edu.data.targets import inner_boundaries, three_class
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
+    StudentError,
     call,
     diagnose,
     expect,
     expect_shape,
+    max_difference,
+    plural,
 )
+from gruunet_edu.exercises.probes import expect_unchanged, snapshot
 
 NOTEBOOK = "solutions/00_setup_and_data.ipynb"
 
@@ -41,64 +46,192 @@ def _as_array(value: Any, what: str) -> np.ndarray:
 # ------------------------------------------------------------------------ percentile normalisation
 
 
-def _normalize_images() -> list[np.ndarray]:
+def _normalize_images() -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(0)
     image, _ = make_nuclei(0, size=48)
     hot = image.copy()
     hot[rng.integers(0, 48, 5), rng.integers(0, 48, 5)] = 50.0  # a few hot pixels
     scaled = (image * 4000 + 300).astype(np.uint16)  # a 16-bit camera image
-    return [image, hot, scaled]
+    return [
+        ("the sample image", image),
+        ("an image with hot pixels", hot),
+        ("a uint16 image", scaled),
+    ]
+
+
+# (low, high, eps): the notebook's defaults first, then other values the arguments must honour
+_NORMALIZE_ARGS = ((1.0, 99.8, 1e-6), (5.0, 95.0, 1e-6), (0.0, 100.0, 1e-6), (10.0, 99.8, 1e-6))
+
+
+def _normalize_variants(
+    image: np.ndarray, low: float, high: float, eps: float
+) -> dict[str, tuple[np.ndarray, str]]:
+    """The outputs of the usual mistakes for these arguments."""
+    x = image.astype(np.float64)
+    lo, hi = np.percentile(x, [low, high])
+    d_lo, d_hi = np.percentile(x, [1.0, 99.8])
+    mn, mx = x.min(), x.max()
+    variants = {
+        "minmax": (
+            (x - mn) / (mx - mn + eps),
+            "you used the minimum and maximum; use the low-th and high-th percentiles "
+            "(np.percentile), so a few hot pixels cannot squash the nuclei's range",
+        ),
+        "clipped": (
+            np.clip((x - lo) / (hi - lo + eps), 0, 1),
+            "the result is clipped to [0, 1]; keep values outside (no np.clip here)",
+        ),
+        "swapped": (
+            (x - hi) / (lo - hi + eps),
+            "the percentiles are swapped: the low percentile must map to 0 and the high one to 1",
+        ),
+        "max_high": (
+            (x - lo) / (mx - lo + eps),
+            "you used the maximum as p_high; use the high-th percentile (np.percentile), so a "
+            "few hot pixels cannot squash the nuclei's range",
+        ),
+        "min_low": (
+            (x - mn) / (hi - mn + eps),
+            "you used the minimum as p_low; use the low-th percentile (np.percentile)",
+        ),
+        "denominator": (
+            (x - lo) / (hi + eps),
+            "the denominator must be the range p_high - p_low (+ eps), not p_high alone",
+        ),
+        "fractions": (
+            (x - np.percentile(x, low / 100))
+            / (np.percentile(x, high / 100) - np.percentile(x, low / 100) + eps),
+            "np.percentile takes percentages from 0 to 100 (low and high as they are); dividing "
+            "by 100 is for np.quantile",
+        ),
+        "half": (
+            (image.astype(np.float16) - np.float16(lo)) / np.float16(hi - lo + eps),
+            "the result was computed in half precision (float16), which rounds to about 3 "
+            "digits; compute in float32 or float64 and return float32",
+        ),
+        "no_shift": (
+            x / (hi - lo + eps),
+            "subtract the low percentile before dividing: (x - p_low) / (p_high - p_low + eps)",
+        ),
+        "zscore": (
+            (x - x.mean()) / (x.std() + eps),
+            "you used the mean and standard deviation (a z-score); map the low-th percentile "
+            "to 0 and the high-th to 1 instead",
+        ),
+        "eps": (
+            (x - lo) / (hi - lo + 1e-6),
+            f"your code ignores the eps argument (called with eps={eps:g}); add eps, not a "
+            "fixed number, to the denominator",
+        ),
+    }
+    if (low, high) != (1.0, 99.8):
+        variants["fixed"] = (
+            (x - d_lo) / (d_hi - d_lo + eps),
+            f"your code ignores the low and high arguments (called with low={low:g}, "
+            f"high={high:g}, it used the notebook's 1 and 99.8): pass them to np.percentile",
+        )
+        if high == 99.8:
+            lo_only = np.percentile(x, 1.0)
+            variants["fixed_low"] = (
+                (x - lo_only) / (hi - lo_only + eps),
+                f"your code ignores the low argument (called with low={low:g}, it used 1)",
+            )
+        else:
+            hi_only = np.percentile(x, 99.8)
+            variants["fixed_high"] = (
+                (x - lo) / (hi_only - lo + eps),
+                f"your code ignores the high argument (called with high={high:g}, it used 99.8)",
+            )
+    for method in ("nearest", "lower", "higher", "midpoint"):
+        m_lo, m_hi = np.percentile(x, [low, high], method=method)
+        variants[f"method_{method}"] = (
+            (x - m_lo) / (m_hi - m_lo + eps),
+            f"your percentiles use method='{method}'; use np.percentile's default (linear "
+            "interpolation between the two nearest pixel values), as the package does",
+        )
+    for axis, name in ((0, "column"), (1, "row")):
+        a_lo, a_hi = np.percentile(x, [low, high], axis=axis, keepdims=True)
+        variants[f"per_{name}"] = (
+            (x - a_lo) / (a_hi - a_lo + eps),
+            f"you computed the percentiles per {name} (axis={axis}); compute them over the whole "
+            "image (no axis argument)",
+        )
+    return variants
+
+
+def _normalized(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The student's result as a float32 NumPy array of ``shape``, or a Mismatch saying why not."""
+    if isinstance(value, torch.Tensor):
+        raise Mismatch(
+            f"{what} returned a torch tensor; return a NumPy array (the notebook indexes the "
+            "result with NumPy masks and the dataset converts it to a tensor later)"
+        )
+    if not isinstance(value, np.ndarray):
+        _as_array(value, what)  # None and `...` get their own sentence
+        raise Mismatch(
+            f"{what} returned a {type(value).__name__}, expected a NumPy array of shape {shape} "
+            "(arithmetic on the image gives one)"
+        )
+    expect_shape(value, shape, "the normalised image", "the image's shape")
+    expect(
+        value.dtype == np.float32,
+        f"the result has dtype {value.dtype}; return float32 (.astype(np.float32)), the dtype "
+        "the network's weights use",
+    )
+    return value
+
+
+def _call_normalize(student: Any, image: np.ndarray, low: float, high: float, eps: float) -> Any:
+    """normalize(image) for the defaults, normalize(image, low=..., high=..., eps=...) else."""
+    if (low, high, eps) == _NORMALIZE_ARGS[0]:
+        return call(student, image, what="your normalize(image)")
+    what = f"your normalize(image, low={low:g}, high={high:g}, eps={eps:g})"
+    try:
+        return call(student, image, low=low, high=high, eps=eps, what=what)
+    except StudentError as err:
+        if err.kind == "TypeError" and "argument" in (err.original or str(err)):
+            raise Mismatch(
+                f"{err.brief} Keep the notebook's signature normalize(image, low=1.0, "
+                "high=99.8, eps=1e-6): the check also calls it with other percentiles and eps"
+            ) from None
+        raise
+
+
+def _check_one_normalize(student: Any, name: str, image: np.ndarray, args: tuple) -> None:
+    low, high, eps = args
+    before = snapshot([image])
+    got = _call_normalize(student, image, low, high, eps)
+    expect_unchanged([image], before, ["image"])
+    got = _normalized(got, "your normalize(image)", image.shape)
+    expect(bool(np.isfinite(got).all()), "the result contains NaN or infinite values")
+    diagnose(
+        got,
+        percentile_normalize(image, low, high, eps),
+        lambda: _normalize_variants(image, low, high, eps),
+        "the normalised image",
+        atol=1e-4,
+        compared=f"for {name} with low={low:g}, high={high:g}, eps={eps:g}",
+    )
 
 
 def _check_normalize(student: Any) -> None:
-    what = "your normalize(image)"
-    for image in _normalize_images():
-        original = image.copy()
-        got = _as_array(call(student, image, what=what), what)
-        expect_shape(got, image.shape, "the normalised image", "the image's shape")
-        expect(np.array_equal(image, original), "normalize changed the image in place")
-        expect(
-            np.issubdtype(got.dtype, np.floating),
-            f"the result has dtype {got.dtype}; return floats (e.g. .astype(np.float32))",
-        )
-        expect(bool(np.isfinite(got).all()), "the result contains NaN or infinite values")
-        x = image.astype(np.float64)
-        lo, hi = np.percentile(x, [1.0, 99.8])
-        mn, mx = x.min(), x.max()
-        diagnose(
-            got,
-            percentile_normalize(image),
-            {
-                "minmax": (
-                    (x - mn) / (mx - mn),
-                    "you used the minimum and maximum; use the 1st and 99.8th percentiles "
-                    "(np.percentile), so a few hot pixels cannot squash the nuclei's range",
-                ),
-                "clipped": (
-                    np.clip((x - lo) / (hi - lo), 0, 1),
-                    "the result is clipped to [0, 1]; keep values outside (no np.clip here)",
-                ),
-                "swapped": (
-                    (x - hi) / (lo - hi),
-                    "the percentiles are swapped: the low percentile must map to 0 and the high "
-                    "one to 1",
-                ),
-                "no_shift": (
-                    x / (hi - lo),
-                    "subtract the low percentile before dividing: (x - p_low) / (p_high - p_low)",
-                ),
-            },
-            "the normalised image",
-            atol=1e-4,
-        )
+    images = _normalize_images()
+    for name, image in images:  # the notebook's defaults first
+        _check_one_normalize(student, name, image, _NORMALIZE_ARGS[0])
     flat = np.full((16, 16), 0.25, np.float32)
-    got = _as_array(call(student, flat, what=what), what)
+    got = _normalized(_call_normalize(student, flat, *_NORMALIZE_ARGS[0]), "normalize", flat.shape)
     expect(
         bool(np.isfinite(got).all()),
-        "a constant image gives NaN or infinity (division by p_high - p_low = 0): add a small "
-        "eps, e.g. 1e-6, to the denominator",
+        "a constant image gives NaN or infinity (division by p_high - p_low = 0): add eps to the "
+        "denominator",
     )
     expect(bool(np.allclose(got, 0.0, atol=1e-3)), "a constant image should map to 0 everywhere")
+    for name, image in images:  # then the arguments must be used, not the example's numbers
+        for args in _NORMALIZE_ARGS[1:]:
+            _check_one_normalize(student, name, image, args)
+    # eps must be the argument: a narrow-range image with a large eps
+    narrow = (images[0][1] * 0.01).astype(np.float32)
+    _check_one_normalize(student, "a low-contrast image", narrow, (1.0, 99.8, 0.5))
 
 
 normalize_exercise = Exercise(
@@ -107,9 +240,10 @@ normalize_exercise = Exercise(
     checker=_check_normalize,
     reference=percentile_normalize,
     hints=(
-        "np.percentile(image, [1, 99.8]) returns both percentiles at once.",
+        "np.percentile(image, [low, high]) returns both percentiles at once; use the "
+        "arguments, not the numbers 1 and 99.8.",
         "Map p_low to 0 and p_high to 1 with one affine formula; do not clip.",
-        "return ((image - lo) / (hi - lo + 1e-6)).astype(np.float32)",
+        "return ((image - lo) / (hi - lo + eps)).astype(np.float32)",
     ),
     solution_notebook=NOTEBOOK,
 )
@@ -132,11 +266,18 @@ def _label_cases() -> list[tuple[str, np.ndarray]]:
     touching[_disk(shape, 12, 21, 6)] = 2  # overlaps 1: the two nuclei touch along a line
     border = np.zeros(shape, np.uint16)
     border[:8, :10] = 3  # a nucleus cut by the image border, label not starting at 1
+    many = np.zeros(shape, np.uint16)
+    many[_disk(shape, 12, 10, 6)] = 1
+    many[_disk(shape, 12, 21, 6)] = 257  # 257 and 1 are the same number in 8 bits
+    full = np.ones(shape, np.int32)  # every pixel belongs to a nucleus: no background at all
+    full[:, 16:] = 2
     _, sample = make_nuclei(1, size=64, density=8)
     return [
         ("one nucleus", one),
-        ("two touching nuclei", touching),
         ("a nucleus at the image border", border),
+        ("two touching nuclei", touching),
+        ("labels above 255 (nuclei 1 and 257 touching)", many),
+        ("an image without background (two nuclei fill it)", full),
         ("a synthetic image", sample),
         ("an empty image", np.zeros(shape, np.uint16)),
     ]
@@ -152,6 +293,7 @@ def _variant_targets(labels: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
         return t
 
     ref = three_class(labels)
+    inner = inner_boundaries(labels)
     fg_edge = fg & ~ndimage.binary_erosion(fg, border_value=1)
     eight = np.zeros_like(fg)
     padded = np.pad(labels, 1, mode="edge")
@@ -164,8 +306,25 @@ def _variant_targets(labels: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
     border = np.zeros_like(fg)
     border[[0, -1], :] = True
     border[:, [0, -1]] = True
+    one_side = np.zeros_like(fg)
+    one_side[1:, :] |= labels[1:, :] != labels[:-1, :]
+    one_side[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    one_side &= fg
     swapped = np.where(ref == 1, 2, np.where(ref == 2, 1, 0)).astype(np.uint8)
+    border_message = (
+        "the image border is not a boundary: nuclei cut by the border keep interior pixels there "
+        "(np.roll wraps around, comparing the first row with the last: compare shifted slices "
+        "such as labels[1:, :] and labels[:-1, :] instead)"
+    )
+    rolled = np.zeros_like(fg)
+    for shift, axis in ((1, 0), (-1, 0), (1, 1), (-1, 1)):
+        rolled |= np.roll(labels, shift, axis=axis) != labels
     return {
+        "eight_bit": (
+            three_class(labels.astype(np.uint8)),
+            "labels above 255 are lost: converting the labels to uint8 (8 bits) turns 257 into "
+            "1, so two touching nuclei become one; compare the labels as they are",
+        ),
         "classes_swapped": (
             swapped,
             "classes 1 and 2 are swapped: 1 is the interior, 2 the boundary",
@@ -180,14 +339,22 @@ def _variant_targets(labels: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
             "your boundary lies outside the nuclei (on background pixels); it must be the inner "
             "rim: nucleus pixels with a neighbour of another label",
         ),
+        "thick": (
+            with_boundary(outer | inner),
+            "your boundary also covers background pixels outside the nuclei (a 'thick' "
+            "boundary); keep only the inner rim: nucleus pixels with a neighbour of another label",
+        ),
         "eight": (
             with_boundary(eight),
             "you used 8 neighbours (diagonals too); use the 4 neighbours up, down, left, right",
         ),
-        "image_border": (
-            np.where(border & fg, 2, ref).astype(np.uint8),
-            "the image border is not a boundary: nuclei cut by the border keep interior pixels "
-            "there",
+        "image_border": (np.where(border & fg, 2, ref).astype(np.uint8), border_message),
+        "rolled": (with_boundary(rolled & fg), border_message),
+        "border_and_foreground": (with_boundary(fg_edge | (border & fg)), border_message),
+        "one_side": (
+            with_boundary(one_side),
+            "only one pixel of each differing pair of neighbours is marked: a pair with two "
+            "labels marks both of its pixels (edge[1:, :] |= ... and edge[:-1, :] |= ...)",
         ),
     }
 
@@ -202,31 +369,85 @@ def diagnose_known(got: np.ndarray, variants: dict[str, tuple[np.ndarray, str]])
 def _check_three_class(student: Any) -> None:
     what = "your three_class(labels)"
     for name, labels in _label_cases():
-        got = _as_array(call(student, labels.copy(), what=what), what)
+        before = snapshot([labels])
+        got = call(student, labels, what=what)
+        expect_unchanged([labels], before, ["labels"])
+        if not isinstance(got, np.ndarray):
+            _as_array(got, what)  # None and `...` get their own sentence
+            raise Mismatch(
+                f"{what} returned a {type(got).__name__}, expected a NumPy array (H, W) of "
+                "class numbers"
+            )
         expect_shape(got, labels.shape, f"the target for {name}", "the labels' shape")
         expect(
-            np.issubdtype(got.dtype, np.integer) or got.dtype == bool,
-            f"the target has dtype {got.dtype}; class numbers are integers (np.uint8)",
+            got.dtype == np.uint8,
+            f"the target has dtype {got.dtype}; return np.uint8 (.astype(np.uint8)), the class "
+            "numbers' dtype in the rest of the course",
         )
         values = set(np.unique(got).tolist())
         expect(
             values <= {0, 1, 2},
             f"the target for {name} contains {sorted(values)}; only 0, 1 and 2 are classes",
         )
-        variants = _variant_targets(labels)
-        if not np.array_equal(got, three_class(labels)):
-            diagnose_known(got, variants)
+        reference = three_class(labels)
+        if np.array_equal(got, reference):
+            expect(True, "")
+            continue
+        diagnose_known(got, _variant_targets(labels))
+        if not (labels == 0).any():
+            expect(
+                bool(((got == 0) == (labels == 0)).all()),
+                f"for {name}: class 0 must be exactly label 0; in an image without background "
+                "no pixel is class 0 (test labels > 0, not against the smallest label)",
+            )
+        expect(
+            (got == 1).any() or not (reference == 1).any(),
+            f"the target for {name} has no interior (class 1): start from 1 on every nucleus "
+            "pixel, then overwrite the boundary with 2",
+        )
         expect(
             bool(((got == 0) == (labels == 0)).all()),
             f"for {name}: class 0 must be exactly the background (label 0)",
         )
-        diagnose(
-            got,
-            three_class(labels),
-            variants,
-            f"the target for {name}",
-            atol=0,
+        raise Mismatch(_three_class_difference(name, labels, got, reference))
+
+
+def _three_class_difference(name: str, labels: np.ndarray, got: np.ndarray, ref: np.ndarray) -> str:
+    """Which boundary pixels are wrong, in words: next to the background or between nuclei."""
+    padded = np.pad(labels, 1, mode="edge")
+    h, w = labels.shape
+    neighbours = [padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _FOUR]
+    next_to_background = np.zeros(labels.shape, bool)
+    next_to_nucleus = np.zeros(labels.shape, bool)
+    for n in neighbours:
+        next_to_background |= (n == 0) & (labels > 0)
+        next_to_nucleus |= (n != labels) & (n > 0) & (labels > 0)
+    missing = (got == 1) & (ref == 2)
+    extra = (got == 2) & (ref == 1)
+    parts = []
+    if (missing & next_to_background).any():
+        parts.append(
+            f"{plural(int((missing & next_to_background).sum()), 'pixel')} next to the "
+            "background should be boundary (2)"
         )
+    if (missing & next_to_nucleus & ~next_to_background).any():
+        parts.append(
+            f"{plural(int((missing & next_to_nucleus & ~next_to_background).sum()), 'pixel')} "
+            "where two nuclei touch should be boundary (2) on both sides"
+        )
+    if extra.any():
+        parts.append(
+            f"{plural(int(extra.sum()), 'interior pixel')} (all 4 neighbours with the same "
+            "label) are marked as boundary"
+        )
+    detail = "; ".join(parts) or f"{plural(int((got != ref).sum()), 'pixel')} differ"
+    return (
+        f"the target for {name} is wrong: {detail} (a boundary pixel is a nucleus pixel whose 4 "
+        "neighbours include another label)"
+    )
+
+
+_FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
 three_class_exercise = Exercise(
@@ -244,3 +465,25 @@ three_class_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_three_class = three_class_exercise.check
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def note(key: tuple[str, str], diff: float, tol: float) -> None:
+        spread[key] = (max(diff, spread.get(key, (0.0, tol))[0]), tol)
+
+    images = _normalize_images()
+    narrow = ("a low-contrast image", (images[0][1] * 0.01).astype(np.float32))
+    for _name, image in [*images, narrow]:
+        for low, high, eps in (*_NORMALIZE_ARGS, (1.0, 99.8, 0.5)):
+            reference = percentile_normalize(image, low, high, eps)
+            for key, (output, _m) in _normalize_variants(image, low, high, eps).items():
+                note(("normalize", key), max_difference(output, reference), 1e-4)
+    for _name, labels in _label_cases():
+        reference = three_class(labels)
+        for key, (output, _m) in _variant_targets(labels).items():
+            note(("three_class", key), float((output != reference).any()), 0.0)
+    return spread

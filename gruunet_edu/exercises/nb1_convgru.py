@@ -5,6 +5,7 @@ Exercises: ``update`` (:func:`check_update`) and ``convgru`` (:func:`check_convg
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -15,66 +16,125 @@ from gruunet_edu.exercises.core import (
     Mismatch,
     as_tensor,
     call,
+    close,
     diagnose,
     expect,
     expect_shape,
     instantiate,
+    max_difference,
     seeded,
 )
-from gruunet_edu.models.convgru import ConvGRUCell
+from gruunet_edu.exercises.probes import (
+    expect_gradients,
+    expect_unchanged,
+    first_difference,
+    snapshot,
+    tensor_result,
+)
+from gruunet_edu.models.convgru import ConvGRUCell, update_state
 
 NOTEBOOK = "solutions/01_convgru.ipynb"
 SWAPPED = (
     "z and 1 - z are swapped: with z = 0 the state must stay h_prev, with z = 1 it becomes the "
-    "candidate. (The blog's text writes it this way round; this course follows its code: "
-    "h_new = (1 - z) * h_prev + z * h_cand.)"
+    "candidate (the blog's text writes it this way round; this course follows its code: "
+    "h_new = (1 - z) * h_prev + z * h_cand)"
 )
 
 
-def reference_update(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Equation (4): h_t = (1 - z_t) . h_{t-1} + z_t . h~_t (any matching shapes)."""
-    return (1 - z) * h_prev + z * h_cand
+reference_update = update_state  # the notebook's name for the package's eq. (4)
+
+
+def _update_variants(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> dict:
+    per_pixel = (
+        "the gate acts per pixel and per channel: use z itself, elementwise, not one number or "
+        "one sample of it"
+    )
+    m = z.mean()
+    return {
+        "swapped": (z * h_prev + (1 - z) * h_cand, SWAPPED),
+        "no_one_minus": (
+            h_prev + z * h_cand,
+            "the old state is not weighted by (1 - z): h_new = (1 - z) * h_prev + z * h_cand",
+        ),
+        "sum_only": (
+            z * (h_prev + h_cand),
+            "both terms are weighted by z: the old state gets (1 - z)",
+        ),
+        "mean_gate": ((1 - m) * h_prev + m * h_cand, per_pixel),
+        "first_sample": ((1 - z[0]) * h_prev + z[0] * h_cand, per_pixel),
+        "rounded": (
+            torch.where(z > 0.5, h_cand, h_prev),
+            "you rounded z to 0 or 1 (a hard choice); the new state is the weighted average "
+            "(1 - z) * h_prev + z * h_cand for every z between 0 and 1",
+        ),
+        "half": (
+            update_state(h_prev.half(), h_cand.half(), z.half()).float(),
+            "the new state was computed in half precision (float16), which rounds to about 3 "
+            "digits; keep float32",
+        ),
+        "sigmoid_again": (
+            update_state(h_prev, h_cand, torch.sigmoid(z)),
+            "z is already a gate in [0, 1] (a sigmoid was applied in eq. 1): do not apply a "
+            "sigmoid again",
+        ),
+    }
+
+
+def _update_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """h_prev, h_cand (values of a few units, so rounding to float16 shows) and z in (0, 1)."""
+    gen = torch.Generator().manual_seed(1)
+    shape = (2, 3, 5, 4)
+    h_prev, h_cand = 4 * torch.randn(shape, generator=gen), 4 * torch.randn(shape, generator=gen)
+    return h_prev, h_cand, torch.rand(shape, generator=gen)
 
 
 def _check_update(student: Any) -> None:
-    gen = torch.Generator().manual_seed(1)
-    shape = (2, 3, 5, 4)
-    h_prev, h_cand = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
-    z = torch.rand(shape, generator=gen)
-    originals = (h_prev.clone(), h_cand.clone(), z.clone())
+    h_prev, h_cand, z = _update_inputs()
+    shape = tuple(h_prev.shape)
+    inputs = (h_prev, h_cand, z)
+    before = snapshot(inputs)
 
-    out = as_tensor(call(student, h_prev, h_cand, z, what="your update"), "your update")
-    expect_shape(out, shape, "the new state", "the shape of h_prev")
-    expect(
-        all(torch.equal(a, b) for a, b in zip((h_prev, h_cand, z), originals, strict=True)),
-        "your update changed its inputs in place; compute a new tensor instead",
-    )
-    # edge cases: the gate fully closed and fully open
+    out = call(student, h_prev, h_cand, z, what="your update")
+    expect_unchanged(inputs, before, ["h_prev", "h_cand", "z"])
+    out = tensor_result(out, "your update", shape)
+    edges = []
     for value, target, name in ((0.0, h_prev, "h_prev"), (1.0, h_cand, "h_cand")):
         z_edge = torch.full(shape, value)
-        got = as_tensor(call(student, h_prev, h_cand, z_edge, what="your update"), "your update")
-        other = h_cand if value == 0.0 else h_prev
-        if torch.allclose(got, other, atol=1e-6) and not torch.allclose(got, target, atol=1e-6):
-            raise Mismatch(SWAPPED)
-        expect(
-            torch.allclose(got, target, atol=1e-6),
-            f"with z = {value:g} everywhere the new state must equal {name}",
+        got = tensor_result(
+            call(student, h_prev, h_cand, z_edge, what="your update"), "your update"
         )
+        edges.append((value, got, target, name))
+
+    def explain() -> str | None:  # what the closed and the open gate show
+        for value, got, target, name in edges:
+            other = h_cand if value == 0.0 else h_prev
+            if close(got, other, atol=1e-6) and not close(got, target, atol=1e-6):
+                return SWAPPED
+            if not close(got, target, atol=1e-6):
+                return (
+                    f"with z = {value:g} everywhere the new state must equal {name}, but yours "
+                    f"differs from it by up to {max_difference(got, target):.3g}"
+                )
+        return (
+            "the new state differs from (1 - z) * h_prev + z * h_cand on random tensors (largest "
+            f"difference {max_difference(out, update_state(h_prev, h_cand, z)):.3g}), although "
+            "z = 0 and z = 1 give the right states: check how z weights the two terms in between"
+        )
+
     diagnose(
         out,
-        reference_update(h_prev, h_cand, z),
-        {
-            "swapped": (z * h_prev + (1 - z) * h_cand, SWAPPED),
-            "no_one_minus": (
-                h_prev + z * h_cand,
-                "the old state is not weighted by (1 - z): h_new = (1 - z) * h_prev + z * h_cand",
-            ),
-            "sum_only": (
-                z * (h_prev + h_cand),
-                "both terms are weighted by z: the old state gets (1 - z)",
-            ),
-        },
+        update_state(h_prev, h_cand, z),
+        lambda: _update_variants(h_prev, h_cand, z),
         "the new state",
+        explain=explain,
+    )
+    for value, got, target, name in edges:
+        expect(
+            close(got, target, atol=1e-6),
+            f"with z = {value:g} everywhere the new state must equal {name}",
+        )
+    expect_gradients(
+        student, update_state, {"h_prev": h_prev, "h_cand": h_cand, "z": z}, "your update"
     )
 
 
@@ -82,7 +142,7 @@ update_exercise = Exercise(
     name="update",
     title="State update (eq. 4)",
     checker=_check_update,
-    reference=reference_update,
+    reference=update_state,
     hints=(
         "The new state is a per-pixel weighted average of the old state and the candidate; the "
         "weights are z and 1 - z and they add up to 1.",
@@ -96,13 +156,24 @@ check_update = update_exercise.check
 
 # ------------------------------------------------------------------------------ the ConvGRU cell
 
-# (batch, x_channels, channels, height, width): square and non-square, odd sizes, one batch of 1
-_CASES = ((2, 3, 4, 8, 8), (1, 2, 5, 6, 9), (3, 4, 3, 5, 5))
+# (batch, x_channels, channels, height, width, slope): square and non-square, odd sizes, a batch
+# of 1, and a slope other than the default 0.2 (self.slope, not a number, goes into eq. 3)
+_CASES = ((2, 3, 4, 8, 8, 0.2), (1, 2, 5, 6, 9, 0.1), (3, 4, 3, 5, 5, 0.3))
+
+# what each convolution of the cell should receive, in the notebook's words
+_LAYER_INPUTS = {
+    "conv_xz": "x (eq. 1)",
+    "conv_hz": "h_prev (eq. 1)",
+    "conv_xr": "x (eq. 2)",
+    "conv_hr": "h_prev (eq. 2)",
+    "conv_xh": "x (eq. 3)",
+    "conv_hh": "r * h_prev, the reset state (eq. 3)",
+}
 
 
-def _reference_cell(x_channels: int, channels: int, seed: int) -> ConvGRUCell:
+def _reference_cell(x_channels: int, channels: int, seed: int, slope: float = 0.2) -> ConvGRUCell:
     with seeded(seed):
-        return ConvGRUCell(x_channels, channels)
+        return ConvGRUCell(x_channels, channels, slope)
 
 
 @torch.no_grad()
@@ -113,14 +184,19 @@ def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, t
     xh, slope = ref.conv_xh(x), ref.slope
     pre = xh + ref.conv_hh(r * h)
     cand = F.leaky_relu(pre, slope)
+    no_reset = F.leaky_relu(xh + ref.conv_hh(h), slope)
 
     def update(candidate: torch.Tensor, gate: torch.Tensor = z) -> torch.Tensor:
         return (1 - gate) * h + gate * candidate
 
-    return {
+    reset_in_update = (
+        "the reset gate is applied to the wrong term: r belongs inside the candidate "
+        "(eq. 3), the update (eq. 4) uses the plain h_prev"
+    )
+    variants = {
         "swapped": (z * h + (1 - z) * cand, SWAPPED),
         "no_reset": (
-            update(F.leaky_relu(xh + ref.conv_hh(h), slope)),
+            update(no_reset),
             "the reset gate is missing: in eq. (3) U_h convolves r * h_prev, not h_prev",
         ),
         "reset_after_conv": (
@@ -128,11 +204,8 @@ def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, t
             "the reset gate is applied to the wrong term: it multiplies h_prev *before* the "
             "convolution U_h (conv_hh(r * h)), not its result (r * conv_hh(h))",
         ),
-        "reset_in_update": (
-            (1 - z) * (r * h) + z * cand,
-            "the reset gate is applied to the wrong term: r belongs inside the candidate "
-            "(eq. 3), the update (eq. 4) uses the plain h_prev",
-        ),
+        "reset_in_update": ((1 - z) * (r * h) + z * cand, reset_in_update),
+        "reset_moved_to_update": ((1 - z) * (r * h) + z * no_reset, reset_in_update),
         "gates_swapped": (
             (1 - r) * h + r * F.leaky_relu(xh + ref.conv_hh(z * h), slope),
             "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr",
@@ -144,14 +217,35 @@ def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, t
         ),
         "relu": (
             update(F.relu(pre)),
-            "the candidate uses ReLU; GRUU-Net uses LeakyReLU with slope 0.2 "
+            "the candidate uses ReLU; GRUU-Net uses LeakyReLU with slope self.slope "
             "(F.leaky_relu(..., self.slope))",
         ),
         "no_activation": (
             update(pre),
             "the candidate has no activation: apply F.leaky_relu(..., self.slope) in eq. (3)",
         ),
+        "sigmoid_candidate": (
+            update(torch.sigmoid(pre)),
+            "the candidate uses a sigmoid; sigmoids are for the gates, the candidate uses "
+            "LeakyReLU (F.leaky_relu(..., self.slope))",
+        ),
+        "returns_candidate": (
+            cand,
+            "you return the candidate h_cand; return h_new = (1 - z) * h + z * h_cand (eq. 4)",
+        ),
+        "default_slope": (
+            update(F.leaky_relu(pre)),
+            "the candidate uses LeakyReLU slope 0.01 (F.leaky_relu's default); pass the "
+            "cell's slope: F.leaky_relu(..., self.slope)",
+        ),
     }
+    if slope != 0.2:
+        variants["fixed_slope"] = (
+            update(F.leaky_relu(pre, 0.2)),
+            f"the LeakyReLU slope is hard-wired to 0.2, but this cell has self.slope = {slope:g}: "
+            "use F.leaky_relu(..., self.slope)",
+        )
+    return variants
 
 
 def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -160,10 +254,38 @@ def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return tuple(as_tensor(t, what) for t in result)  # type: ignore[return-value]
 
 
+def _gate_explain(cell, ref, x, h, convs: tuple[str, str], gate: str) -> str:  # noqa: ANN001
+    """Why a gate differs: one of its two convolutions never ran or got the wrong input."""
+    where = first_difference(cell, ref, (x, h), {n: _LAYER_INPUTS[n] for n in convs})
+    return where or (
+        f"the gate {gate} differs although self.{convs[0]} and self.{convs[1]} get the right "
+        f"inputs: it is torch.sigmoid(self.{convs[0]}(x) + self.{convs[1]}(h)), one "
+        "sigmoid of the sum"
+    )
+
+
+def _diagnose_state(cell, ref, x, h, got, ref_h, name: str) -> None:  # noqa: ANN001
+    """The new state against the reference: known mistakes, then the first convolution whose
+    input differs (the gates are already known to be right here)."""
+
+    def explain() -> str:
+        where = first_difference(cell, ref, (x, h), _LAYER_INPUTS)
+        if where:
+            return where + "; the gates z and r are right"
+        return (
+            f"{name} differs from eq. (4) applied to your (right) gates z and r (largest "
+            f"difference {max_difference(got, ref_h):.3g}): check the candidate (eq. 3) and the "
+            "update (eq. 4)"
+        )
+
+    diagnose(got, ref_h, partial(_variants, ref, x, h), name, explain=explain)
+
+
 def _check_convgru(student: Any) -> None:
-    for index, (b, cx, c, hgt, wid) in enumerate(_CASES):
-        ref = _reference_cell(cx, c, seed=index)
+    for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
+        ref = _reference_cell(cx, c, seed=index, slope=slope)
         cell = instantiate(student, ref, cx, c, what="your cell")
+        cell.slope = slope
         gen = torch.Generator().manual_seed(100 + index)
         x = torch.randn(b, cx, hgt, wid, generator=gen)
         h = (
@@ -171,20 +293,27 @@ def _check_convgru(student: Any) -> None:
             if index != 2
             else torch.zeros(b, c, hgt, wid)
         )
+        before = snapshot([x, h])
         with torch.no_grad():
             result = call(cell, x, h, what="your cell's forward(x, h)")
+            expect_unchanged([x, h], before, ["x", "h"])
             if isinstance(result, tuple | list):
                 raise Mismatch(
                     f"forward(x, h) returned a {type(result).__name__}: without "
                     "return_gates=True return only h_new"
                 )
-            out = as_tensor(result, "forward(x, h)")
+            out = tensor_result(result, "forward(x, h)")
             expect_shape(out, (b, c, hgt, wid), "the new state", "(B, channels, H, W)")
             h_new, z, r = _gates(
                 call(cell, x, h, return_gates=True, what="forward(x, h, return_gates=True)"),
                 "forward(x, h, return_gates=True)",
             )
             ref_h, ref_z, ref_r = ref(x, h, return_gates=True)
+        if close(h_new, ref_h) and close(z, ref_r) and close(r, ref_z):
+            raise Mismatch(
+                "h_new is right, but the gates come back in the wrong order: return the tuple "
+                "(h_new, z, r)"
+            )
         for gate, name in ((z, "z"), (r, "r")):
             expect_shape(gate, (b, c, hgt, wid), f"the gate {name}", "(B, channels, H, W)")
             lo, hi = float(gate.min()), float(gate.max())
@@ -193,7 +322,7 @@ def _check_convgru(student: Any) -> None:
                 f"the gate {name} has values outside [0, 1] (from {lo:.2f} to {hi:.2f}): a gate is "
                 "a sigmoid of the summed convolutions",
             )
-        if torch.allclose(z, ref_r, atol=1e-5) and not torch.allclose(z, ref_z, atol=1e-5):
+        if close(z, ref_r) and not close(z, ref_z):
             raise Mismatch(
                 "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr"
             )
@@ -208,6 +337,7 @@ def _check_convgru(student: Any) -> None:
                 ),
             },
             "the update gate z",
+            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xz", "conv_hz"), "z (eq. 1)"),
         )
         diagnose(
             r,
@@ -219,13 +349,19 @@ def _check_convgru(student: Any) -> None:
                 )
             },
             "the reset gate r",
+            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xr", "conv_hr"), "r (eq. 2)"),
         )
-        variants = _variants(ref, x, h)
-        diagnose(out, ref_h, variants, "the new state h_new")
-        diagnose(h_new, ref_h, variants, "h_new returned with the gates")
+        _diagnose_state(cell, ref, x, h, out, ref_h, "the new state h_new")
+        _diagnose_state(cell, ref, x, h, h_new, ref_h, "h_new returned with the gates")
+        grad_ref = _reference_cell(cx, c, seed=index, slope=slope)
+        grad_cell = instantiate(student, grad_ref, cx, c, what="your cell")
+        grad_cell.slope = slope
+        expect_gradients(
+            grad_cell, grad_ref, {"x": x, "h": h}, "your cell's forward(x, h)", grad_cell, grad_ref
+        )
 
     # edge cases: update gate forced shut (z = 0) and wide open (z = 1) through its bias
-    b, cx, c, hgt, wid = _CASES[0]
+    b, cx, c, hgt, wid, _ = _CASES[0]
     gen = torch.Generator().manual_seed(7)
     x, h = torch.randn(b, cx, hgt, wid, generator=gen), torch.randn(b, c, hgt, wid, generator=gen)
     for bias, name in ((-40.0, "0"), (40.0, "1")):
@@ -238,7 +374,7 @@ def _check_convgru(student: Any) -> None:
             expected = ref(x, h)
         state = "the old state h_prev" if name == "0" else "the candidate h_cand"
         expect(
-            torch.allclose(got, expected, atol=1e-4),
+            close(got, expected, atol=1e-4),
             f"with the update gate forced to z = {name} (through its bias) the new state should "
             f"be {state}, but it is not",
         )
@@ -261,3 +397,28 @@ convgru_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_convgru = convgru_exercise.check
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+    h_prev, h_cand, z = _update_inputs()
+    reference = update_state(h_prev, h_cand, z)
+    for key, (output, _m) in _update_variants(h_prev, h_cand, z).items():
+        spread[("update", key)] = (max_difference(output, reference), 1e-5)
+    for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
+        ref = _reference_cell(cx, c, seed=index, slope=slope)
+        gen = torch.Generator().manual_seed(100 + index)
+        x = torch.randn(b, cx, hgt, wid, generator=gen)
+        h = (
+            torch.randn(b, c, hgt, wid, generator=gen)
+            if index != 2
+            else torch.zeros(b, c, hgt, wid)
+        )
+        with torch.no_grad():
+            reference = ref(x, h)
+        for key, (output, _m) in _variants(ref, x, h).items():
+            old = spread.get(("convgru", key), (0.0, 1e-5))[0]
+            spread[("convgru", key)] = (max(old, max_difference(output, reference)), 1e-5)
+    return spread

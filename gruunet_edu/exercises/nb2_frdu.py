@@ -16,14 +16,23 @@ from gruunet_edu.exercises.core import (
     Mismatch,
     RecordCalls,
     StudentError,
-    as_tensor,
     call,
     close,
     diagnose,
     expect_shape,
     instantiate,
+    max_difference,
     seeded,
     vary_batchnorm,
+)
+from gruunet_edu.exercises.probes import (
+    LayerLog,
+    expect_gradients,
+    expect_unchanged,
+    first_difference,
+    snapshot,
+    tensor_result,
+    train_mode,
 )
 from gruunet_edu.models.dense import DenseBlock
 from gruunet_edu.models.frdu import FRDU
@@ -32,8 +41,13 @@ NOTEBOOK = "solutions/02_dense_block_and_frdu.ipynb"
 
 # ------------------------------------------------------------------------------ dense block
 
-# (batch, in_features, out_features, num_layers, growth_rate, height, width)
-_DENSE_CASES = ((2, 8, 12, 3, 4, 6, 6), (1, 5, 5, 2, 6, 7, 5), (2, 4, 6, 1, 3, 4, 4))
+# (batch, in_features, out_features, num_layers, growth_rate, height, width): 1 to 4 layers
+_DENSE_CASES = (
+    (2, 8, 12, 3, 4, 6, 6),
+    (1, 5, 5, 2, 6, 7, 5),
+    (2, 4, 6, 1, 3, 4, 4),
+    (2, 6, 8, 4, 3, 5, 5),
+)
 
 
 def _dense_reference(case: tuple[int, ...], seed: int) -> DenseBlock:
@@ -46,14 +60,20 @@ def _dense_reference(case: tuple[int, ...], seed: int) -> DenseBlock:
 
 @torch.no_grad()
 def _dense_variants(block: DenseBlock, x: torch.Tensor) -> dict[str, tuple]:
-    def run(order: str, final: bool = True) -> torch.Tensor:
+    def run(order: str = "forward", final: str = "norm_relu", pre_relu: bool = False):
         features = [x]
         for layer in block.layers:
             inp = torch.cat(features if order == "forward" else features[::-1], dim=1)
             features.append(layer(inp))
         joined = torch.cat(features if order == "forward" else features[::-1], dim=1)
-        y = block.transition(joined)
-        return block.relu(block.norm(y)) if final else y
+        y = block.transition(F.relu(joined) if pre_relu else joined)
+        if final == "none":
+            return y
+        if final == "relu":
+            return F.relu(y)
+        if final == "norm":
+            return block.norm(y)
+        return F.relu(block.norm(y))
 
     return {
         "reversed": (
@@ -62,10 +82,67 @@ def _dense_variants(block: DenseBlock, x: torch.Tensor) -> dict[str, tuple]:
             "y_(l-1)], dim=1), the block input first and new features appended at the end",
         ),
         "no_final": (
-            run("forward", final=False),
+            run(final="none"),
             "the final BatchNorm and ReLU are missing: return self.relu(self.norm(y))",
         ),
+        "no_norm": (
+            run(final="relu"),
+            "the final BatchNorm is missing: return self.relu(self.norm(y)), not self.relu(y)",
+        ),
+        "no_relu": (
+            run(final="norm"),
+            "the final ReLU is missing: return self.relu(self.norm(y)), not self.norm(y)",
+        ),
+        "pre_relu": (
+            run(pre_relu=True),
+            "there is an extra ReLU before the transition: the transition reads "
+            "torch.cat(features, dim=1) itself (it has its own BatchNorm and ReLU inside)",
+        ),
     }
+
+
+_DENSE_LAYER_NAMES = ("layers", "transition", "norm")
+
+
+def _dense_error(err: StudentError, log: LayerLog, block: DenseBlock, case: tuple) -> Mismatch:
+    """A channel or shape error inside the dense block, explained by where it happened."""
+    _, c_in, _, k, g, _, _ = case
+    total = c_in + k * g
+    text = err.original or str(err)
+    if "elementwise" in str(err) or "must match the size of tensor" in text:
+        return Mismatch(
+            f"{err.brief} The features are joined with torch.cat(features, dim=1) (channels "
+            "side by side), not added"
+        )
+    if "channels" not in text and "running_mean" not in text:
+        return Mismatch(str(err))
+    layers_run = sum(1 for name, _ in log.entered if name.startswith("layers."))
+    if log.last == "transition" and layers_run < k:
+        return Mismatch(
+            f"{err.brief} Run every layer in self.layers (this block has {k}, your code ran "
+            f"{layers_run}): loop over self.layers instead of a fixed count"
+        )
+    if log.last == "transition":
+        return Mismatch(
+            f"{err.brief} The transition reads the block input and every layer's output, "
+            f"torch.cat([x, y_1, ..., y_{k}], dim=1) = in_features + num_layers * growth_rate "
+            f"= {total} channels"
+        )
+    return Mismatch(
+        f"{err.brief} Dense layer l reads in_features + (l - 1) * growth_rate channels: the "
+        "concatenation of the block input and every earlier layer's output"
+    )
+
+
+def _dense_explain(block, ref, x, names, got, expected) -> str:  # noqa: ANN001
+    where = first_difference(
+        block, ref, (x,), {n: _DENSE_INPUTS.get(n, "torch.cat(features, dim=1)") for n in names}
+    )
+    return where or (
+        "the block output differs from self.relu(self.norm(self.transition(...))) although "
+        f"every layer read the right input (largest difference "
+        f"{max_difference(got, expected):.3g}): check the last line"
+    )
 
 
 def _check_dense_block(student: Any) -> None:
@@ -74,20 +151,40 @@ def _check_dense_block(student: Any) -> None:
         ref = _dense_reference(case, seed=index)
         block = instantiate(student, ref, c_in, c_out, k, g, 2, what="your dense block")
         x = torch.randn(b, c_in, hgt, wid, generator=torch.Generator().manual_seed(10 + index))
-        with torch.no_grad():
+        names = [f"layers.{i}" for i in range(k)] + ["transition", "norm"]
+        before = snapshot([x])
+        with torch.no_grad(), LayerLog(block, names) as log:
             try:
-                got = as_tensor(call(block, x, what="your dense block"), "your dense block")
+                got = call(block, x, what="your dense block")
             except StudentError as err:
-                if "channels" in str(err) or "running_mean" in str(err):
-                    raise Mismatch(
-                        f"{err.brief} Dense layer l reads in_features + (l - 1) * growth_rate "
-                        "channels: the concatenation of the block input and every earlier "
-                        "layer's output; the transition reads all of them"
-                    ) from None
-                raise
+                raise _dense_error(err, log, block, case) from None
             expected = ref(x)
+        expect_unchanged([x], before, ["x"])
+        got = tensor_result(got, "your dense block")
         expect_shape(got, (b, c_out, hgt, wid), "the block output", "(B, out_features, H, W)")
-        diagnose(got, expected, partial(_dense_variants, ref, x), "the block output")
+        layers_run = sum(1 for name, _ in log.entered if name.startswith("layers."))
+        if not close(got, expected) and layers_run < k:
+            raise Mismatch(
+                f"run every layer in self.layers (this block has {k}, your code ran "
+                f"{layers_run}): loop over self.layers instead of a fixed count"
+            )
+        diagnose(
+            got,
+            expected,
+            partial(_dense_variants, ref, x),
+            "the block output",
+            explain=partial(_dense_explain, block, ref, x, names, got, expected),
+        )
+        # gradients, in train mode (batch statistics), w.r.t. the input and every layer
+        grad_ref = train_mode(ref, seed=index)
+        grad_block = instantiate(student, grad_ref, c_in, c_out, k, g, 2, what="your dense block")
+        expect_gradients(grad_block, grad_ref, {"x": x}, "your dense block", grad_block, grad_ref)
+
+
+_DENSE_INPUTS = {
+    "transition": "torch.cat([x, y_1, ..., y_k], dim=1), the input and every layer's output",
+    "norm": "the transition's output y",
+}
 
 
 dense_block_exercise = Exercise(
@@ -123,17 +220,29 @@ def _frdu_reference(case: tuple[int, ...], seed: int) -> FRDU:
 
 @torch.no_grad()
 def _frdu_variants(ref: FRDU, o_prev: torch.Tensor, h_prev: torch.Tensor) -> dict[str, tuple]:
-    """name -> (o, h, message) for the usual mistakes, computed with the reference's layers."""
+    """name -> (o, h, message) for the usual mistakes, computed with the reference's layers
+    (in whatever mode, eval or train, ``ref`` is in)."""
     size = h_prev.shape[-2:]
     down = ref.down(h_prev)
 
-    def run(merged: torch.Tensor, mode: str = "bilinear", swap_gru: bool = False):
+    def run(
+        merged: torch.Tensor,
+        mode: str = "bilinear",
+        swap_gru: bool = False,
+        project_first: bool = True,
+        align: bool | None = None,
+    ):
         o = ref.dense(ref.merge(merged))
-        x = F.interpolate(ref.project(o), size=size, mode=mode)
+        if project_first:
+            x = F.interpolate(ref.project(o), size=size, mode=mode, align_corners=align)
+        else:
+            x = ref.project(F.interpolate(o, size=size, mode=mode, align_corners=align))
         return o, (ref.gru(h_prev, x) if swap_gru else ref.gru(x, h_prev))
 
     bilinear = F.interpolate(h_prev, scale_factor=1 / ref.factor, mode="bilinear")
+    average = F.avg_pool2d(h_prev, ref.factor)
     merged = torch.cat([o_prev, down], dim=1)
+    merged_o = ref.merge(merged)
     variants = {
         "concat_order": (
             *run(torch.cat([down, o_prev], dim=1)),
@@ -145,22 +254,60 @@ def _frdu_variants(ref: FRDU, o_prev: torch.Tensor, h_prev: torch.Tensor) -> dic
             "the state is down-sampled with bilinear interpolation (the blog's code); this FRDU "
             "uses self.down(h_prev), a max-pool by self.factor",
         ),
+        "average_down": (
+            *run(torch.cat([o_prev, average], dim=1)),
+            "the state is down-sampled with average pooling (F.avg_pool2d); this FRDU uses "
+            "self.down(h_prev), a max-pool by self.factor",
+        ),
         "nearest_up": (
             *run(merged, mode="nearest"),
             "x_t is up-sampled with 'nearest'; use mode='bilinear'",
         ),
+        "align_corners": (
+            *run(merged, align=True),
+            "x_t is up-sampled with align_corners=True; leave align_corners at its default "
+            "(False), as the package's FRDU does",
+        ),
+        "project_after": (
+            *run(merged, project_first=False),
+            "o is up-sampled first and projected afterwards: project to C_h channels before "
+            "up-sampling, x = F.interpolate(self.project(o), ...), so the up-sampling and the "
+            "GRU's convolutions work on C_h channels, not all of o's",
+        ),
         "no_dense": (
-            ref.merge(merged),
-            None,
+            merged_o,
+            ref.gru(F.interpolate(ref.project(merged_o), size=size, mode="bilinear"), h_prev),
             "o must be the dense block's output, o = self.dense(self.merge(...))",
         ),
+        "merged_returned": (
+            merged_o,
+            run(merged)[1],
+            "the returned o is the merge's output; return the dense block's output, "
+            "o = self.dense(self.merge(...)), which also feeds the projection",
+        ),
     }
+    if close(bilinear, average):  # factor 2: bilinear sampling averages each 2x2 block
+        message = (
+            "the state is down-sampled by average pooling or bilinear interpolation (the blog's "
+            "code; for factor 2 the two are the same); this FRDU uses self.down(h_prev), a "
+            "max-pool by self.factor"
+        )
+        variants["bilinear_down"] = (*variants["bilinear_down"][:2], message)
+        variants["average_down"] = (*variants["average_down"][:2], message)
     if h_prev.shape[1] == ref.project[0].out_channels:  # x and h have the same channels
         variants["gru_args"] = (
             *run(merged, swap_gru=True),
             "the ConvGRU's arguments are swapped: the input comes first, self.gru(x, h_prev)",
         )
     return variants
+
+
+_FRDU_LAYERS = {
+    "merge": "torch.cat([o_prev, self.down(h_prev)], dim=1)",
+    "dense": "self.merge(...), the merged streams",
+    "project": "o, the dense block's output",
+    "gru": "x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode='bilinear')",
+}
 
 
 def _wrong_factor(rec: RecordCalls, o_prev: torch.Tensor, factor: int, c_h: int) -> str | None:
@@ -181,6 +328,70 @@ def _wrong_factor(rec: RecordCalls, o_prev: torch.Tensor, factor: int, c_h: int)
     return None
 
 
+def _run_frdu(frdu: FRDU, o_prev, h_prev, factor: int, c_h: int) -> tuple[torch.Tensor, ...]:
+    """The student's (o, h), with shape errors explained by where they happened."""
+    with RecordCalls({"cat"}) as rec, LayerLog(frdu, list(_FRDU_LAYERS)) as log:
+        try:
+            result = call(frdu, o_prev, h_prev, what=f"your FRDU (factor {factor})")
+        except StudentError as err:
+            wrong = _wrong_factor(rec, o_prev, factor, c_h)
+            if wrong:
+                raise Mismatch(wrong) from None
+            if log.last == "gru" and log.ran("project") == 0:
+                raise Mismatch(
+                    f"{err.brief} self.project is never called: x_t = "
+                    "F.interpolate(self.project(o), ...), the dense output projected to C_h "
+                    "channels, is the GRU's input"
+                ) from None
+            if log.last == "gru" and "channels" in (err.original or str(err)):
+                raise Mismatch(
+                    f"{err.brief} The GRU's input x_t must have C_h channels: x_t = "
+                    "F.interpolate(self.project(o), ...), then self.gru(x, h_prev) in that order"
+                ) from None
+            if log.last == "gru":
+                raise Mismatch(
+                    f"{err.brief} x_t must be up-sampled to h_prev's full resolution "
+                    "before the GRU: F.interpolate(x, size=h_prev.shape[-2:], mode='bilinear')"
+                ) from None
+            raise
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise Mismatch("forward(o_prev, h_prev) must return the pair (o, h)")
+    if isinstance(result[1], tuple | list):
+        raise Mismatch(
+            "the h you return is a tuple: return the new state tensor, h = self.gru(x, h_prev) "
+            "(with return_gates=True the GRU returns (h, z, r))"
+        )
+    return tuple(tensor_result(t, "your FRDU") for t in result)
+
+
+def _compare_frdu(frdu, ref, o_prev, h_prev, o, h, mode: str) -> None:
+    with torch.no_grad():
+        ref_o, ref_h = ref(o_prev, h_prev)
+    if tuple(o.shape) == tuple(ref_h.shape) and tuple(h.shape) == tuple(ref_o.shape):
+        raise Mismatch("the outputs are swapped: forward returns (o, h), pooling stream first")
+    expect_shape(o, ref_o.shape, "the pooling stream o", "(B, channels, H/factor, W/factor)")
+    expect_shape(h, ref_h.shape, "the new state h", "(B, hidden_channels, H, W)")
+
+    def joined(pair: tuple) -> torch.Tensor:
+        return torch.cat([pair[0].flatten(), pair[1].flatten()])
+
+    def variants() -> dict[str, tuple]:
+        table = _frdu_variants(ref, o_prev, h_prev)
+        return {k: (joined((v_o, v_h)), message) for k, (v_o, v_h, message) in table.items()}
+
+    def explain() -> str:
+        where = first_difference(frdu, ref, (o_prev, h_prev), _FRDU_LAYERS)
+        part = "the pooling stream o" if not close(o, ref_o) else "the new state h"
+        got, expected = (o, ref_o) if part.endswith("o") else (h, ref_h)
+        return where or (
+            f"{part} differs from the reference FRDU's ({mode} mode, largest difference "
+            f"{max_difference(got, expected):.3g}) although every layer got the right input: "
+            "check what you return"
+        )
+
+    diagnose(joined((o, h)), joined((ref_o, ref_h)), variants, "(o, h)", explain=explain)
+
+
 def _check_frdu(student: Any) -> None:
     for index, case in enumerate(_FRDU_CASES):
         b, c_in, c, c_h, factor, hgt, wid = case
@@ -190,33 +401,32 @@ def _check_frdu(student: Any) -> None:
         gen = torch.Generator().manual_seed(20 + index)
         o_prev = torch.randn(b, c_in, hgt // factor, wid // factor, generator=gen)
         h_prev = torch.randn(b, c_h, hgt, wid, generator=gen)
-        with torch.no_grad(), RecordCalls({"cat"}) as rec:
-            try:
-                result = call(frdu, o_prev, h_prev, what=f"your FRDU (factor {factor})")
-            except StudentError as err:
-                wrong = _wrong_factor(rec, o_prev, factor, c_h)
-                if wrong:
-                    raise Mismatch(wrong) from None
-                if any(m in str(err) for m in ("must match the size", "height x width of x")):
-                    raise Mismatch(
-                        f"{err.brief} x_t must be up-sampled to h_prev's full resolution "
-                        "before the GRU: F.interpolate(x, size=h_prev.shape[-2:], mode='bilinear')"
-                    ) from None
-                raise
+        before = snapshot([o_prev, h_prev])
         with torch.no_grad():
-            ref_o, ref_h = ref(o_prev, h_prev)
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            raise Mismatch("forward(o_prev, h_prev) must return the pair (o, h)")
-        o, h = (as_tensor(t, "your FRDU") for t in result)
-        if tuple(o.shape) == tuple(ref_h.shape) and tuple(h.shape) == tuple(ref_o.shape):
-            raise Mismatch("the outputs are swapped: forward returns (o, h), pooling stream first")
-        expect_shape(o, ref_o.shape, "the pooling stream o", "(B, channels, H/factor, W/factor)")
-        expect_shape(h, ref_h.shape, "the new state h", "(B, hidden_channels, H, W)")
-        variants = (
-            _frdu_variants(ref, o_prev, h_prev) if not (close(o, ref_o) and close(h, ref_h)) else {}
+            o, h = _run_frdu(frdu, o_prev, h_prev, factor, c_h)
+        expect_unchanged([o_prev, h_prev], before, ["o_prev", "h_prev"])
+        _compare_frdu(frdu, ref, o_prev, h_prev, o, h, "eval")
+        # train mode: BatchNorm uses the batch's statistics, so every path matters (where the
+        # projection happens, the up-sampling mode); the batch has 2 samples for that
+        train_ref = train_mode(ref, seed=index)
+        o2, h2 = torch.cat([o_prev, o_prev.flip(0) * 0.5]), torch.cat([h_prev, -h_prev])
+        train_frdu = instantiate(student, train_ref, *args, what="your FRDU")
+        with torch.no_grad():
+            o_t, h_t = _run_frdu(train_frdu, o2, h2, factor, c_h)
+        train_ref_copy = train_mode(ref, seed=index)  # the same statistics, not yet updated
+        _compare_frdu(train_frdu, train_ref_copy, o2, h2, o_t, h_t, "train")
+        grad_ref = train_mode(ref, seed=index)
+        grad_frdu = instantiate(student, grad_ref, *args, what="your FRDU")
+        expect_gradients(
+            grad_frdu,
+            grad_ref,
+            {"o_prev": o2, "h_prev": h2},
+            "your FRDU",
+            grad_frdu,
+            grad_ref,
+            output=lambda pair: torch.cat([pair[0].flatten(), pair[1].flatten()]),
+            reference_output=lambda pair: torch.cat([pair[0].flatten(), pair[1].flatten()]),
         )
-        diagnose(o, ref_o, {k: (v[0], v[2]) for k, v in variants.items()}, "the pooling stream o")
-        diagnose(h, ref_h, {k: (v[1], v[2]) for k, v in variants.items()}, "the new state h")
 
 
 frdu_exercise = Exercise(
@@ -235,3 +445,46 @@ frdu_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_frdu = frdu_exercise.check
+
+
+def _frdu_inputs(index: int, train: bool) -> tuple[FRDU, torch.Tensor, torch.Tensor]:
+    """The reference FRDU and the inputs the check uses for case ``index`` (eval or train)."""
+    b, c_in, _c, c_h, factor, hgt, wid = _FRDU_CASES[index]
+    ref = _frdu_reference(_FRDU_CASES[index], seed=index)
+    gen = torch.Generator().manual_seed(20 + index)
+    o_prev = torch.randn(b, c_in, hgt // factor, wid // factor, generator=gen)
+    h_prev = torch.randn(b, c_h, hgt, wid, generator=gen)
+    if not train:
+        return ref, o_prev, h_prev
+    o2, h2 = torch.cat([o_prev, o_prev.flip(0) * 0.5]), torch.cat([h_prev, -h_prev])
+    return train_mode(ref, seed=index), o2, h2
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the checked output over the check's
+    inputs, eval and train mode, the check's tolerance): every known mistake must move the
+    output far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def note(key: tuple[str, str], diff: float) -> None:
+        spread[key] = (max(diff, spread.get(key, (0.0, 1e-5))[0]), 1e-5)
+
+    for index, case in enumerate(_DENSE_CASES):
+        b, c_in, _, _, _, hgt, wid = case
+        ref = _dense_reference(case, seed=index)
+        x = torch.randn(b, c_in, hgt, wid, generator=torch.Generator().manual_seed(10 + index))
+        with torch.no_grad():
+            reference = ref(x)
+        for key, (output, _m) in _dense_variants(ref, x).items():
+            note(("dense_block", key), max_difference(output, reference))
+    for index in range(len(_FRDU_CASES)):
+        for train in (False, True):
+            ref, o_prev, h_prev = _frdu_inputs(index, train)
+            with torch.no_grad():
+                ref_o, ref_h = ref(o_prev, h_prev)
+            for key, (o, h, _m) in _frdu_variants(ref, o_prev, h_prev).items():
+                diff = max_difference(o, ref_o)
+                if h is not None:
+                    diff = max(diff, max_difference(h, ref_h))
+                note(("frdu", key), diff)
+    return spread

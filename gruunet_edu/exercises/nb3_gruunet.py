@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -16,16 +17,27 @@ from gruunet_edu.exercises.core import (
     Mismatch,
     RecordCalls,
     StudentError,
-    as_tensor,
     call,
+    close,
     diagnose,
     expect,
     expect_shape,
     instantiate,
+    max_difference,
+    plural,
     seeded,
     vary_batchnorm,
 )
-from gruunet_edu.models.config import GRUUNetConfig
+from gruunet_edu.exercises.probes import (
+    LayerLog,
+    expect_gradients,
+    expect_unchanged,
+    first_difference,
+    snapshot,
+    tensor_result,
+    train_mode,
+)
+from gruunet_edu.models.config import GRUUNetConfig, frdu_factors
 from gruunet_edu.models.gruunet import GRUUNet
 
 NOTEBOOK = "solutions/03_gruunet.ipynb"
@@ -34,53 +46,104 @@ NOTEBOOK = "solutions/03_gruunet.ipynb"
 # ------------------------------------------------------------------------------ scale factors
 
 
-def reference_factors(num_scales: int) -> list[int]:
-    """Scale factor of every FRDU: 2, 4, ..., 2**S (encoder), then 2**(S-1), ..., 2 (decoder)."""
-    down = [2**i for i in range(1, num_scales + 1)]
-    return down + down[-2::-1]
+reference_factors = frdu_factors  # the notebook's name for the package's function
+
+
+def _type_name(value: Any) -> str:
+    return "NumPy array" if isinstance(value, np.ndarray) else type(value).__name__
+
+
+def _factor_list(got: Any, s: int) -> list[int]:
+    """The student's factors as a list of ints, or a Mismatch saying what the type is."""
+    what = f"frdu_factors({s})"
+    if got is None:
+        raise Mismatch(f"{what} returned None: is a `return` statement missing?")
+    if not isinstance(got, list):
+        raise Mismatch(
+            f"{what} returned a {_type_name(got)}; return a list of ints (the notebook "
+            "compares it with list(config.frdu_factors) and prints it)"
+        )
+    if any(isinstance(f, float) for f in got):
+        raise Mismatch(f"{what} = {got} contains floats; return ints (2**i, not 2.0**i)")
+    if not all(isinstance(f, int) and not isinstance(f, bool) for f in got):
+        kinds = sorted({type(f).__name__ for f in got})
+        raise Mismatch(f"{what} contains {', '.join(kinds)}; return plain Python ints")
+    return got
+
+
+def _factors_mistake(got: list[int], s: int) -> str:
+    """The message naming what is wrong with ``got`` = frdu_factors(s)."""
+    expected = frdu_factors(s)
+    down = expected[:s]
+    head = f"frdu_factors({s}) = {got}"
+    exps = list(range(1, s + 1))
+    known = [
+        (down, "has only the encoder; the decoder FRDUs come back up: " + str(expected)),
+        (
+            down + down[::-1],
+            f"visits the bottom scale {2**s} twice; the decoder starts one scale up, so there "
+            f"are 2S - 1 = {2 * s - 1} FRDUs",
+        ),
+        (
+            down + down[:-1],
+            f"goes up again in the decoder; after the bottom scale {2**s} the decoder "
+            "comes back: 2**(S-1), ..., 2",
+        ),
+        (
+            down + down[-2:0:-1],
+            "stops early: the decoder must end at factor 2 (the last FRDU works at half "
+            "resolution)",
+        ),
+        (exps + exps[-2::-1], "lists the exponents i; the factors are 2**i"),
+        (
+            [2 * i for i in exps] + [2 * i for i in exps][-2::-1],
+            "grows by 2 at every scale (2 * i); the factor doubles (2**i)",
+        ),
+        (
+            frdu_factors(s - 1) if s > 1 else [],
+            f"stops one scale too early: the encoder goes down to 2**S = {2**s} "
+            "(range(1, S + 1) includes S)",
+        ),
+    ]
+    if s != 3:
+        known.append(
+            (
+                frdu_factors(3),
+                "are the factors for S = 3, the notebook's example: compute them from num_scales",
+            )
+        )
+    for output, message in known:
+        if got == output:
+            return f"{head} {message}"
+    if got[:1] == [1]:
+        return (
+            f"{head} starts at 1: the first FRDU already works on the max-pooled stream, at "
+            "half resolution (factor 2)"
+        )
+    if len(got) != len(expected):
+        n = plural(len(got), "entry", "entries")
+        return f"{head} has {n}; there are 2S - 1 = {len(expected)} FRDUs"
+    return f"{head}, expected {expected}"
 
 
 def _check_factors(student: Any) -> None:
-    for s in (1, 2, 3, 5):
-        got = call(student, s, what=f"your frdu_factors({s})")
-        if got is None:
-            raise Mismatch(f"frdu_factors({s}) returned None: is a `return` statement missing?")
-        try:
-            got = [int(f) for f in got]
-        except (TypeError, ValueError):
-            raise Mismatch(f"frdu_factors({s}) returned {got!r}; return a list of ints") from None
-        expected = reference_factors(s)
-        down = expected[:s]
-        if got == expected:
-            expect(True, "")
-            continue
-        if got == down:
-            raise Mismatch(
-                f"frdu_factors({s}) = {got} has only the encoder; the decoder FRDUs come back up: "
-                f"{expected}"
-            )
-        if got == down + down[::-1]:
-            raise Mismatch(
-                f"frdu_factors({s}) = {got} visits the bottom scale {2**s} twice; the decoder "
-                f"starts one scale up, so there are 2S - 1 = {2 * s - 1} FRDUs"
-            )
-        if got[:1] == [1]:
-            raise Mismatch(
-                f"frdu_factors({s}) = {got} starts at 1: the first FRDU already works on the "
-                "max-pooled stream, at half resolution (factor 2)"
-            )
+    for s in (5, 2, 1, 3, 4):  # S = 5 first: tells most mistakes apart (S = 3 is the example)
+        first = call(student, s, what=f"your frdu_factors({s})")
+        got = _factor_list(first, s)
+        again = call(student, s, what=f"your frdu_factors({s})")
         expect(
-            len(got) == len(expected),
-            f"frdu_factors({s}) has {len(got)} entries; there are 2S - 1 = {len(expected)} FRDUs",
+            again == got,
+            f"calling frdu_factors({s}) twice gives different results ({got}, then {again}): "
+            "build a new list inside the function (a list defined outside it keeps growing)",
         )
-        raise Mismatch(f"frdu_factors({s}) = {got}, expected {expected}")
+        expect(got == frdu_factors(s), _factors_mistake(got, s))
 
 
 factors_exercise = Exercise(
     name="factors",
     title="FRDU scale factors",
     checker=_check_factors,
-    reference=reference_factors,
+    reference=frdu_factors,
     hints=(
         "Write them down for S = 3 first: the stream o goes down three times, then up twice.",
         "Encoder: [2**i for i in range(1, S + 1)]. The decoder mirrors it without the bottom.",
@@ -118,34 +181,149 @@ def _reference_net(config: GRUUNetConfig, seed: int) -> GRUUNet:
 def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
     s = net.config.num_scales
 
-    def run(carry_state: bool = True, up: str = "bilinear", residual: bool = True):
+    def run(
+        carry_state: bool = True,
+        up: str = "bilinear",
+        align: bool | None = None,
+        pool: Any = F.max_pool2d,
+        readout: str = "readout",
+        keep_stem: bool = False,
+    ):
         h = net.stem(x)
         o, h0 = h, h
         for t, frdu in enumerate(net.frdus):
             if t < s:
-                o = F.max_pool2d(o, 2)
+                o = pool(o, 2)
+            elif up == "area":
+                o = F.interpolate(o, scale_factor=2, mode="area")
             else:
-                o = F.interpolate(o, scale_factor=2, mode=up)
+                o = F.interpolate(o, scale_factor=2, mode=up, align_corners=align)
             o, h_new = frdu(o, h if carry_state else h0)
-            h = h_new
-        return net.readout(h) if residual else net.head(h)
+            h = h0 if keep_stem else h_new
+        if readout == "head":
+            return net.head(h)
+        if readout == "no_skip":
+            return net.head(net.residual(h))
+        return net.readout(h)
 
+    not_carried = (
+        "the state is not carried: every FRDU must receive the h returned by the previous "
+        "one (o, h = frdu(o, h)), and the readout gets the last FRDU's h"
+    )
+    nearest, area = run(up="nearest"), run(up="area")
+    same = close(nearest, area)  # 'area' up-sampling by 2 copies pixels, as 'nearest' does
     return {
-        "state_not_carried": (
-            run(carry_state=False),
-            "the state is not carried: every FRDU must receive the h returned by the previous "
-            "one (o, h = frdu(o, h))",
-        ),
+        "state_not_carried": (run(carry_state=False), not_carried),
+        "stem_state_read": (run(keep_stem=True), not_carried),
         "nearest_up": (
-            run(up="nearest"),
-            "the decoder up-samples o with 'nearest'; use mode='bilinear'",
+            nearest,
+            "the decoder up-samples o with 'nearest'"
+            + (" (or 'area', which copies pixels the same way)" if same else "")
+            + "; use mode='bilinear'",
+        ),
+        "area_up": (area, "the decoder up-samples o with mode='area'; use mode='bilinear'"),
+        "align_corners": (
+            run(align=True),
+            "the decoder up-samples o with align_corners=True; leave it at its default (False), "
+            "as the package's GRUUNet does",
+        ),
+        "average_pool": (
+            run(pool=F.avg_pool2d),
+            "the encoder down-samples o with average pooling (F.avg_pool2d); use "
+            "F.max_pool2d(o, 2)",
         ),
         "no_residual": (
-            run(residual=False),
+            run(readout="head"),
             "the residual block is skipped: finish with self.readout(h), which applies the "
             "residual block and then the head",
         ),
+        "softmax": (
+            torch.softmax(run(), dim=1),
+            "forward returns probabilities (a softmax); return the logits, self.readout(h): "
+            "the loss applies the softmax itself",
+        ),
+        "no_skip": (
+            run(readout="no_skip"),
+            "the residual block's skip connection is missing: the head reads "
+            "h + self.residual(h) (or call self.readout(h), which does both)",
+        ),
     }
+
+
+def _layer_words(net: GRUUNet) -> dict[str, str]:
+    s = net.config.num_scales
+    words = {"stem": "x, the input image"}
+    for t in range(len(net.frdus)):
+        move = (
+            "F.max_pool2d(o, 2)" if t < s else "F.interpolate(o, scale_factor=2, mode='bilinear')"
+        )
+        state = "h = self.stem(x)" if t == 0 else f"h returned by FRDU {t - 1}"
+        words[f"frdus.{t}"] = f"o = {move} and {state} (FRDU {t} of {len(net.frdus)})"
+    words["residual"] = "h, the state returned by the last FRDU"
+    words["head"] = "h + self.residual(h)"
+    return words
+
+
+def _run_net(net: GRUUNet, x: torch.Tensor) -> torch.Tensor:
+    """The student's logits, with errors explained by where they happened."""
+    s, steps = net.config.num_scales, len(net.frdus)
+    with RecordCalls({"cat"}) as rec, LayerLog(net, list(_layer_words(net))) as log:
+        try:
+            result = call(net, x, what="your GRUUNet's forward(x)")
+        except StudentError as err:
+            if err.kind == "IndexError" and log.ran("stem"):
+                raise Mismatch(
+                    f"{err.brief} This network has len(self.frdus) = {steps} FRDUs "
+                    f"(S = {s} scales): loop over self.frdus instead of a fixed count"
+                ) from None
+            if log.ran("stem") == 0:
+                raise Mismatch(
+                    f"{err.brief} self.stem is never called: the first state is h = "
+                    "self.stem(x) (and o = h)"
+                ) from None
+            original = err.original or str(err)
+            concat = any(name == "cat" for name, _ in rec.calls) and "Sizes of tensors" in original
+            if concat or "of its height x width" in original:  # the FRDU's own size check
+                raise Mismatch(
+                    f"{err.brief} Inside an FRDU, o and the down-sampled state have different "
+                    "resolutions: before FRDU t the stream o must go one scale down "
+                    "(F.max_pool2d(o, 2)) in the encoder (t < self.config.num_scales, which is "
+                    f"S = {s} here) and one scale up "
+                    "(F.interpolate(o, scale_factor=2, mode='bilinear')) in the decoder"
+                ) from None
+            raise
+    if isinstance(result, tuple | list):
+        raise Mismatch("forward(x) must return only the logits, not a tuple")
+    return tensor_result(result, "your GRUUNet's forward(x)")
+
+
+def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor, mode: str) -> None:
+    with torch.no_grad():
+        expected = ref(x)
+    expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
+
+    def explain() -> str:
+        where = first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
+        return where or (
+            f"the logits differ from the reference network's ({mode} mode, largest difference "
+            f"{max_difference(got, expected):.3g}) although every layer got the right input"
+        )
+
+    diagnose(
+        got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4, explain=explain
+    )
+
+
+def _missing_gradient(layer: str) -> str | None:
+    """A layer of FRDU t that only feeds the state h gets no gradient: h was cut off."""
+    parts = layer.split(".")
+    if len(parts) > 2 and parts[1] == "frdus" and parts[3] in {"project", "gru"}:
+        return (
+            f"no gradient flows back through the state h after FRDU {parts[2]} (its "
+            f"{parts[3]} layer gets none): h is detached (h.detach() or torch.no_grad()) "
+            "between the FRDUs; pass the h each FRDU returns to the next one as it is"
+        )
+    return None
 
 
 def _check_gruunet(student: Any) -> None:
@@ -153,26 +331,31 @@ def _check_gruunet(student: Any) -> None:
         ref = _reference_net(config, seed=index)
         net = instantiate(student, ref, config, what="your GRUUNet")
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
-        with torch.no_grad(), RecordCalls({"cat"}) as rec:
-            try:
-                result = call(net, x, what="your GRUUNet's forward(x)")
-            except StudentError as err:
-                concat = any(name == "cat" for name, _ in rec.calls)
-                scales = "of its height x width" in str(err)  # the FRDU's own size check
-                if (concat and "Sizes of tensors" in str(err)) or scales:
-                    raise Mismatch(
-                        f"{err.brief} Inside an FRDU, o and the down-sampled state have different "
-                        "resolutions: before FRDU t the stream o must go one scale down "
-                        "(F.max_pool2d(o, 2)) in the encoder (t < S) and one scale up "
-                        "(F.interpolate(o, scale_factor=2, mode='bilinear')) in the decoder"
-                    ) from None
-                raise
-            expected = ref(x)
-        if isinstance(result, tuple | list):
-            raise Mismatch("forward(x) must return only the logits, not a tuple")
-        got = as_tensor(result, "your GRUUNet's forward(x)")
-        expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
-        diagnose(got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4)
+        before = snapshot([x])
+        with torch.no_grad():
+            got = _run_net(net, x)
+        expect_unchanged([x], before, ["x"])
+        _compare_net(net, ref, x, got, "eval")
+        # train mode: BatchNorm uses batch statistics, so the up-sampling mode and every other
+        # path move the logits far beyond the tolerance (in eval mode on these weights some
+        # change them by about 1e-5 only)
+        x2 = torch.cat([x, 1 - x.flip(-1)])
+        train_ref = train_mode(ref, seed=index)
+        train_net = instantiate(student, train_ref, config, what="your GRUUNet")
+        with torch.no_grad():
+            got = _run_net(train_net, x2)
+        _compare_net(train_net, train_mode(ref, seed=index), x2, got, "train")
+        grad_ref = train_mode(ref, seed=index)
+        grad_net = instantiate(student, grad_ref, config, what="your GRUUNet")
+        expect_gradients(
+            grad_net,
+            grad_ref,
+            {"x": x2},
+            "your GRUUNet",
+            grad_net,
+            grad_ref,
+            missing=_missing_gradient,
+        )
 
 
 gruunet_exercise = Exercise(
@@ -189,3 +372,20 @@ gruunet_exercise = Exercise(
     solution_notebook=NOTEBOOK,
 )
 check_gruunet = gruunet_exercise.check
+
+
+def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
+    """(exercise, known mistake) -> (largest change of the logits over the check's inputs, eval
+    and train mode, the check's tolerance): every known mistake must move them far beyond it."""
+    spread: dict[tuple[str, str], tuple[float, float]] = {}
+    for index, (config, b, hgt, wid) in enumerate(_NET_CASES):
+        ref = _reference_net(config, seed=index)
+        x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
+        x2 = torch.cat([x, 1 - x.flip(-1)])
+        for net, inp in ((ref, x), (train_mode(ref, seed=index), x2)):
+            with torch.no_grad():
+                reference = net(inp)
+            for key, (output, _m) in _net_variants(net, inp).items():
+                old = spread.get(("gruunet", key), (0.0, 1e-4))[0]
+                spread[("gruunet", key)] = (max(old, max_difference(output, reference)), 1e-4)
+    return spread

@@ -402,7 +402,8 @@ def _one_case(
     except StudentError as err:
         if hard_wired_k:
             raise StudentError(f"{err.brief} {hard_k[:1].upper()}{hard_k[1:]}.") from None
-        raise StudentError(f"{err.brief} {_explain_error(str(err), fn, case, kwargs)}") from None
+        text = getattr(err, "original", "") or str(err)  # torch's own message
+        raise StudentError(f"{err.brief} {_explain_error(text, fn, case, kwargs)}") from None
     value = as_tensor(out, spec.what)
     expect(
         given_target.shape == target.shape and torch.equal(given_target, target),

@@ -1,11 +1,12 @@
 """GRUU-Net and its parts: ConvGRU cell, dense block, FRDU, the network, a U-Net baseline."""
 
-from gruunet_edu.models.config import PRESETS, STATE_DOWNSAMPLE_MODES, GRUUNetConfig
+from gruunet_edu.models.config import PRESETS, STATE_DOWNSAMPLE_MODES, GRUUNetConfig, frdu_factors
 from gruunet_edu.models.convgru import (
     ConvGRUCell,
     FusedConvGRUCell,
     copy_convgru_weights,
     make_convgru,
+    update_state,
 )
 from gruunet_edu.models.dense import DenseBlock, DenseLayer
 from gruunet_edu.models.factory import ARCHS, build_model, count_parameters
@@ -29,7 +30,9 @@ __all__ = [
     "build_model",
     "copy_convgru_weights",
     "count_parameters",
+    "frdu_factors",
     "make_convgru",
     "matching_base_width",
     "unet_for",
+    "update_state",
 ]

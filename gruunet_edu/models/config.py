@@ -69,6 +69,12 @@ _PRESET_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+def frdu_factors(num_scales: int) -> list[int]:
+    """Scale factor of every FRDU: 2, 4, ..., 2**S (encoder), then 2**(S-1), ..., 2 (decoder)."""
+    down = [2**i for i in range(1, num_scales + 1)]
+    return down + down[-2::-1]
+
+
 @dataclass(frozen=True)
 class GRUUNetConfig:
     """Hyper-parameters of a GRUU-Net; build one with ``GRUUNetConfig.preset(name)``.
@@ -160,8 +166,7 @@ class GRUUNetConfig:
     @property
     def frdu_factors(self) -> tuple[int, ...]:
         """Scale factor of every FRDU: (2, 4, ..., 2**S, 2**(S-1), ..., 2)."""
-        s = self.num_scales
-        return tuple(2**i for i in range(1, s + 1)) + tuple(2**i for i in range(s - 1, 0, -1))
+        return tuple(frdu_factors(self.num_scales))
 
     @property
     def dense_layers_per_step(self) -> tuple[int, ...]:

@@ -51,6 +51,9 @@ def check_step_inputs(cell: nn.Module, x: torch.Tensor, h: torch.Tensor | None) 
         return x.new_zeros(x.shape[0], cell.channels, *x.shape[-2:])  # h_0 = 0
     validate_feature_map(h, "h", cell.channels, owner, like=x)
     return h
+def update_state(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Equation (4): h_t = (1 - z_t) . h_{t-1} + z_t . h~_t, elementwise (any matching shapes)."""
+    return (1 - z) * h_prev + z * h_cand
 
 
 class ConvGRUCell(nn.Module):
@@ -87,7 +90,7 @@ class ConvGRUCell(nn.Module):
         z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))  # eq. (1), (B, C, H, W)
         r = torch.sigmoid(self.conv_xr(x) + self.conv_hr(h))  # eq. (2), (B, C, H, W)
         h_cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)  # eq. (3)
-        h_new = (1 - z) * h + z * h_cand  # eq. (4), (B, C, H, W)
+        h_new = update_state(h, h_cand, z)  # eq. (4), (B, C, H, W)
         if return_gates:
             return h_new, z, r
         return h_new
