@@ -51,10 +51,10 @@ _positive_float = _checked_number(float, lambda v: v > 0, "a positive number")
 
 
 def _write_json(path: Path, data: Any) -> Path:
-    from .training.loop import _json_safe
+    from .training.history import json_safe
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(data), indent=1) + "\n")
+    path.write_text(json.dumps(json_safe(data), indent=1) + "\n")
     return path
 
 
@@ -162,7 +162,9 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     from .data.dataset import NucleiDataset
     from .models import GRUUNetConfig, build_model
     from .training.device import choose_device, default_preset, set_seed
-    from .training.loop import recipe, synthetic_data, train
+    from .training.loop import train
+    from .training.quick import synthetic_data
+    from .training.recipes import recipe
     from .viz.plots import plot_history, save_figure
 
     device = choose_device(device_name)
@@ -174,7 +176,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
             "batch_size": args.batch_size,
             "lr": args.lr,
             "crop": args.crop,
-            "val_every": args.val_every,
+            "eval_interval": args.val_every,
         }.items()
         if v is not None
     }
@@ -192,8 +194,8 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         progress=not args.no_progress,
         **overrides,
     )
-    if config.val_every > config.total_steps:
-        config = config.replace(val_every=config.total_steps)
+    if config.eval_interval > config.total_steps:
+        config = config.replace(eval_interval=config.total_steps)
     model_config = GRUUNetConfig.preset(preset)
     set_seed(args.seed)
     model = build_model(model_config, arch=args.arch)
@@ -203,7 +205,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         source = "synthetic nuclei generated on the fly"
     else:
         train_samples, val_samples = _train_val_samples(Path(args.data), args.seed)
-        length = max(len(train_samples), config.batch_size * config.val_every)
+        length = max(len(train_samples), config.batch_size * config.eval_interval)
         train_set = NucleiDataset(
             train_samples, crop=config.crop, augment=True, seed=args.seed, length=length
         )
@@ -342,6 +344,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    from .models import ARCHS, PRESETS
+    from .training.precision import AMP_MODES
+
     if not demo:
         p.add_argument(
             "--data",
@@ -352,16 +357,18 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
         )
         p.add_argument(
             "--preset",
-            choices=("tiny", "small", "paper", "blog"),
+            choices=PRESETS,
             default=None,
             help="model preset (default: paper on a GPU, tiny otherwise; $GRUUNET_PRESET)",
         )
-    p.add_argument("--arch", choices=("gruunet", "unet"), default="gruunet", help="network")
+    p.add_argument("--arch", choices=ARCHS, default="gruunet", help="network")
     p.add_argument("--steps", type=_positive_int, default=None, help="optimisation steps")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="images per step")
     p.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     p.add_argument("--crop", type=_positive_int, default=None, help="training crop size (px)")
-    p.add_argument("--val-every", type=_positive_int, default=None, help="steps per epoch")
+    p.add_argument(
+        "--val-every", type=_positive_int, default=None, help="validate, checkpoint every N steps"
+    )
     p.add_argument(
         "--device",
         default="cpu" if demo else "auto",
@@ -369,7 +376,7 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     )
     p.add_argument(
         "--amp",
-        choices=("auto", "bf16", "fp16", "off"),
+        choices=AMP_MODES,
         default="auto",
         help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)",
     )

@@ -13,14 +13,10 @@ from gruunet_edu.data.synthetic import make_nuclei
 from gruunet_edu.data.targets import three_class
 from gruunet_edu.models import GRUUNetConfig, build_model
 from gruunet_edu.training.checkpoint import load_checkpoint
-from gruunet_edu.training.loop import (
-    History,
-    TrainConfig,
-    TrainingDiverged,
-    learning_rate,
-    resolve_amp,
-    train,
-)
+from gruunet_edu.training.config import TrainConfig, learning_rate
+from gruunet_edu.training.history import History
+from gruunet_edu.training.loop import TrainingDiverged, train
+from gruunet_edu.training.precision import resolve_amp
 
 TINY = GRUUNetConfig.preset("tiny", encoder_widths=(8, 16), decoder_widths=(8,), hidden_channels=8)
 
@@ -46,7 +42,7 @@ def fresh_model(seed=0):
 
 
 def config(**kw):
-    base = dict(steps=4, val_every=2, batch_size=2, lr=3e-3, warmup=1, device="cpu")
+    base = dict(steps=4, eval_interval=2, batch_size=2, lr=3e-3, warmup=1, device="cpu")
     base.update(progress=False, verbose=False)
     base.update(kw)
     return TrainConfig(**base)
@@ -56,10 +52,10 @@ def weights(model):
     return [p.detach().clone() for p in model.state_dict().values()]
 
 
-def test_history_per_epoch_is_returned_and_saved(tmp_path, data):
+def test_history_per_eval_interval_is_returned_and_saved(tmp_path, data):
     ckpt = tmp_path / "m.pt"
     history = train(fresh_model(), data[:6], data[6:], config(checkpoint=str(ckpt)))
-    assert history.epoch == [1, 2] and history.step == [2, 4]
+    assert history.step == [2, 4]
     assert all(math.isfinite(x) for x in history.train_loss + history.val_loss)
     assert all(0.0 <= d <= 1.0 for d in history.val_dice)
     assert history.lr[-1] == pytest.approx(learning_rate(3, config()))
@@ -104,7 +100,7 @@ def test_ctrl_c_keeps_checkpoint_and_resume_equals_uninterrupted_run(tmp_path, d
 
     ckpt = tmp_path / "m.pt"
     cut_model = fresh_model()
-    # 2 items per step: the interrupt comes while reading the batch of step 3 (after epoch 1)
+    # 2 items per step: the interrupt comes while reading the batch of step 3 (after step 2's save)
     cut = train(cut_model, InterruptAfter(data, 4), data[:1], config(checkpoint=str(ckpt)))
     assert cut.interrupted and cut.step == [2]
     assert load_checkpoint(ckpt)["step"] == 2
@@ -196,10 +192,10 @@ def test_bad_settings_are_refused():
 
 
 def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
-    from gruunet_edu.training import loop, pretrained
+    from gruunet_edu.training import pretrained, quick
 
     monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
-    settings = dict(steps=2, batch_size=2, crop=32, val_every=2, device="cpu", verbose=False)
+    settings = dict(steps=2, batch_size=2, crop=32, eval_interval=2, device="cpu", verbose=False)
     settings["data_options"] = dict(pool=2, n_val=1, val_size=32)
     first = pretrained.pretrained_model(progress=False, **settings)
     path = pretrained.pretrained_path(**settings)
@@ -209,7 +205,7 @@ def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("the cached model should have been loaded")
 
-    monkeypatch.setattr(loop, "quick_train", no_training)
+    monkeypatch.setattr(quick, "quick_train", no_training)
     second = pretrained.pretrained_model(progress=False, **settings)
     for a, b in zip(weights(first), weights(second), strict=True):
         assert torch.equal(a, b)
