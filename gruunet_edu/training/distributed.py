@@ -131,20 +131,36 @@ def global_sum(t: torch.Tensor) -> torch.Tensor:
     """``t`` summed over all processes inside :func:`across_processes` (differentiable: the
     gradient flows back to every process's share), else ``t`` itself."""
     if _ACROSS_PROCESSES.get() and dist.is_initialized() and dist.get_world_size() > 1:
-        from torch.distributed.nn.functional import all_reduce
-
-        return all_reduce(t)
+        return _AllSum.apply(t)
     return t
+
+
+class _AllSum(torch.autograd.Function):
+    """Sum over processes; the gradient of every process's input is the sum of all gradients
+    of the output (each process's loss depends on every process's input)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        out = t.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 class SyncBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose batch statistics cover the images of all processes.
 
-    ``mean = sum x / N`` and ``var = sum x^2 / N - mean^2`` with the sums and N all-reduced over
-    processes (:func:`global_sum`), so that the layer normalises as a single process with the whole
-    global batch would. Outside a data-parallel step it is an ordinary ``BatchNorm2d`` (same
-    parameters and buffers, so checkpoints load into either). Unlike ``torch.nn.SyncBatchNorm``
-    it also works on the CPU (Gloo).
+    ``mean = sum x / N`` and ``var = sum (x - c)^2 / N - (mean - c)^2``, with the sums and N
+    all-reduced over processes in one call (:func:`global_sum`), so that the layer normalises as
+    a single process with the whole global batch would. The shift ``c`` (the running mean, the
+    same on every process) keeps the variance free of cancellation. Outside a data-parallel step
+    it is an ordinary ``BatchNorm2d`` (same parameters and buffers, so checkpoints load into
+    either). Unlike ``torch.nn.SyncBatchNorm`` it also works on the CPU (Gloo).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,17 +168,25 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         c = x.shape[1]
         xf = x.float()
+        shape = (1, c, 1, 1)
+        shift = (
+            self.running_mean.detach().float().clone()
+            if self.track_running_stats
+            else xf.new_zeros(c)
+        )
+        xc = xf - shift.view(shape)
         local = torch.cat(
             [
-                xf.sum((0, 2, 3)),  # (C,)
-                (xf * xf).sum((0, 2, 3)),  # (C,)
+                xc.sum((0, 2, 3)),  # (C,)
+                (xc * xc).sum((0, 2, 3)),  # (C,)
                 xf.new_tensor([x.numel() / c]),  # pixels of this share per channel
             ]
         )
         total = global_sum(local)
         n = total[-1]
-        mean = total[:c] / n
-        var = (total[c : 2 * c] / n - mean * mean).clamp_min(0.0)  # biased, as BatchNorm uses
+        mean_c = total[:c] / n  # mean - shift
+        mean = mean_c + shift
+        var = (total[c : 2 * c] / n - mean_c * mean_c).clamp_min(0.0)  # biased, as BatchNorm
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -174,7 +198,6 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
                 unbiased = var * n / (n - 1).clamp_min(1.0)
                 self.running_mean.mul_(1 - m).add_(m * mean.detach())
                 self.running_var.mul_(1 - m).add_(m * unbiased.detach())
-        shape = (1, c, 1, 1)
         y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)

@@ -213,7 +213,8 @@ class _Saver:
         self.on_disk: int | None = start if start > 0 else None  # step of the checkpoint file
 
     def save(self, step: int, history: History) -> None:
-        if not self.procs.is_main:
+        if not self.procs.is_main:  # rank 0 writes for all processes
+            self.on_disk = step if self.path else None
             return
         if self.path:
             save_checkpoint(
