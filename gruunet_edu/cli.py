@@ -162,6 +162,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     from .data.dataset import NucleiDataset
     from .models import GRUUNetConfig, build_model
     from .training.device import choose_device, default_preset, set_seed
+    from .training.distributed import is_main_process
     from .training.loop import train
     from .training.quick import synthetic_data
     from .training.recipes import recipe
@@ -192,6 +193,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         history_path=str(out / "history.json"),
         resume=getattr(args, "resume", False),
         progress=not args.no_progress,
+        sync_batchnorm=not getattr(args, "no_sync_batchnorm", False),
         **overrides,
     )
     if config.eval_interval > config.total_steps:
@@ -213,12 +215,15 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         source = (
             f"{args.data} ({len(train_samples)} training, {len(val_samples)} validation images)"
         )
-    print(
-        f"Training a '{preset}' {args.arch} for {config.total_steps} steps on {source}; "
-        f"writing to {out}/"
-    )
-    out.mkdir(parents=True, exist_ok=True)
+    if is_main_process():  # under torchrun: rank 0 speaks and writes
+        print(
+            f"Training a '{preset}' {args.arch} for {config.total_steps} steps on {source}; "
+            f"writing to {out}/"
+        )
+        out.mkdir(parents=True, exist_ok=True)
     history = train(model, train_set, val_set, config, model_config=model_config)
+    if not is_main_process():
+        return model, history, val_samples, {"checkpoint": checkpoint, "curves": None}
     curves = save_figure(plot_history(history, title=f"{args.arch} '{preset}'"), out / "loss.png")
     return model, history, val_samples, {"checkpoint": checkpoint, "curves": curves}
 
@@ -227,6 +232,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _use_agg()
     out = Path(args.out)
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
+    if paths["curves"] is None:  # another process than rank 0 of a torchrun job
+        return EXIT_INTERRUPTED if history.interrupted else 0
     if history.interrupted:
         if len(history):
             print(
@@ -234,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{paths['checkpoint']}; continue with --resume."
             )
         else:
-            print("Interrupted before the first epoch ended: no checkpoint was written.")
+            print("Interrupted before the first checkpoint: no checkpoint was written.")
         return EXIT_INTERRUPTED
     report = _write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
     print("Validation set:")
@@ -391,6 +398,11 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-sync-batchnorm",
+        action="store_true",
+        help="under torchrun: BatchNorm statistics per process instead of over all processes",
+    )
     p.add_argument(
         "--figures",
         type=_non_negative_int,

@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -219,3 +221,72 @@ def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkey
     monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
     third = pretrained.pretrained_model(progress=False, **settings)
     assert third.history.step == [2] and path.stat().st_size > 1000
+
+
+class SignalAfter(InterruptAfter):
+    """A dataset that sends this process a signal after `n` items were read (a `kill PID`)."""
+
+    def __init__(self, items, n, signum):
+        super().__init__(items, n)
+        self.signum = signum
+
+    def __getitem__(self, i):
+        self.reads += 1
+        if self.reads == self.n + 1:
+            os.kill(os.getpid(), self.signum)
+        return self.items[i]
+
+
+def test_sigterm_stops_training_like_ctrl_c_and_keeps_the_checkpoint(tmp_path, data, capsys):
+    ckpt = tmp_path / "m.pt"
+    before = signal.getsignal(signal.SIGTERM)
+    history = train(
+        fresh_model(),
+        SignalAfter(data, 4, signal.SIGTERM),
+        None,
+        config(checkpoint=str(ckpt), verbose=True),
+    )
+    assert history.interrupted and history.step == [2]
+    assert load_checkpoint(ckpt)["step"] == 2
+    out = capsys.readouterr().out
+    assert "terminated (SIGTERM) at step" in out and "holds step 2" in out
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_reports_what_is_on_disk(
+    tmp_path, data, capsys, monkeypatch
+):
+    from gruunet_edu.training import loop
+
+    ckpt = tmp_path / "m.pt"
+    real_save = loop.save_checkpoint
+    calls = []
+
+    def save_then_interrupt(path, **kwargs):
+        calls.append(kwargs["step"])
+        if len(calls) == 2:  # Ctrl-C during the second save: the first file stays
+            raise KeyboardInterrupt
+        return real_save(path, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    history = train(fresh_model(), data, None, config(checkpoint=str(ckpt), verbose=True))
+    out = capsys.readouterr().out
+    assert calls == [2, 4] and load_checkpoint(ckpt)["step"] == 2
+    assert f"the checkpoint on disk at {ckpt} holds step 2" in out
+    assert history.interrupted and history.step == [2]  # what a resume continues from
+
+
+def test_resume_without_a_checkpoint_says_so_and_starts_at_step_0(tmp_path, data, capsys):
+    ckpt = tmp_path / "missing.pt"
+    history = train(
+        fresh_model(), data, None, config(checkpoint=str(ckpt), resume=True, verbose=True)
+    )
+    out = capsys.readouterr().out
+    assert f"Nothing to resume: there is no checkpoint at {ckpt}; training from step 0." in out
+    assert history.step == [2, 4] and ckpt.is_file()
+
+
+def test_settings_of_earlier_versions_are_read():
+    old = TrainConfig.from_dict({"val_every": 10, "epochs": 3, "lr": 1e-3, "unknown": 1})
+    assert old.eval_interval == 10 and old.steps == 30 and old.lr == 1e-3
+    assert History.from_dict({"epoch": [1], "step": [5], "train_loss": [0.5]}).step == [5]

@@ -73,6 +73,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_main_process() -> bool:
+    """True in a single process and in rank 0 of a ``torchrun`` job (the one that writes files)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def timeout() -> timedelta:
     """Timeout of every collective operation: ``$GRUUNET_DIST_TIMEOUT`` s, default 300."""
     value = os.environ.get(TIMEOUT_ENV, "").strip()
