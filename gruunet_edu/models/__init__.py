@@ -7,8 +7,9 @@ from gruunet_edu.models.convgru import (
     copy_convgru_weights,
     make_convgru,
 )
+from gruunet_edu.models.counting import count_flops, count_parameters
 from gruunet_edu.models.dense import DenseBlock, DenseLayer
-from gruunet_edu.models.factory import ARCHS, build_model, count_parameters
+from gruunet_edu.models.factory import ARCHS, build_model
 from gruunet_edu.models.frdu import FRDU, FRDUStep
 from gruunet_edu.models.gruunet import GRUUNet
 from gruunet_edu.models.unet import UNet, matching_base_width, unet_for
@@ -28,6 +29,7 @@ __all__ = [
     "UNet",
     "build_model",
     "copy_convgru_weights",
+    "count_flops",
     "count_parameters",
     "make_convgru",
     "matching_base_width",

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..evaluation.inference import eval_mode, model_device
 from ..evaluation.metrics import dice_from_counts, foreground_counts
+from ..evaluation.prepare import eval_mode, model_device
 from .batches import to_device, val_batches
 from .distributed import Processes
 from .losses import make_loss
