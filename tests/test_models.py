@@ -373,3 +373,16 @@ def test_channels_last_model_computes_the_same_logits(arch: str) -> None:
         logits = model(x)  # a plain (NCHW) input: the convolutions follow the weights' order
     assert logits.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_count_flops_counts_on_the_meta_device_and_leaves_the_model_alone():
+    from gruunet_edu.models import count_flops
+
+    config = GRUUNetConfig.preset("tiny")
+    model = build_model(config)
+    with torch.device("meta"):
+        on_meta = build_model(config)
+    flops = count_flops(model, size=64)
+    assert flops == count_flops(on_meta, size=64) > 0
+    assert count_flops(on_meta, size=128) == 4 * flops  # convolutions: FLOPs scale with pixels
+    assert next(model.parameters()).device.type == "cpu"

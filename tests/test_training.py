@@ -290,3 +290,39 @@ def test_settings_of_earlier_versions_are_read():
     old = TrainConfig.from_dict({"val_every": 10, "epochs": 3, "lr": 1e-3, "unknown": 1})
     assert old.eval_interval == 10 and old.steps == 30 and old.lr == 1e-3
     assert History.from_dict({"epoch": [1], "step": [5], "train_loss": [0.5]}).step == [5]
+
+
+def test_notebook_04_caches_the_model_that_notebooks_05_and_06_load(tmp_path, monkeypatch):
+    from gruunet_edu.training.pretrained import course_model_path, pretrained_path
+    from gruunet_edu.training.recipes import COURSE_DATA, COURSE_TRAINING, course_run, recipe
+
+    monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
+    monkeypatch.delenv("GRUUNET_PRESET", raising=False)
+    preset, settings = course_run("cpu")
+    assert (preset, settings) == ("tiny", COURSE_TRAINING)
+    path = course_model_path("cpu")
+    assert path == pretrained_path("tiny", data_options=COURSE_DATA, **COURSE_TRAINING)
+    assert path.parent == tmp_path
+    # the run notebook 04 configures (device and checkpoint do not change the cache key)
+    config = recipe(preset, device="cpu", checkpoint=str(path), seed=0, **settings)
+    assert config.total_steps == COURSE_TRAINING["steps"]
+    assert config.eval_interval == COURSE_TRAINING["eval_interval"]
+
+
+def test_sync_batchnorm_is_plain_batchnorm_outside_a_data_parallel_step():
+    from gruunet_edu.training.distributed import SyncBatchNorm2d, convert_sync_batchnorm
+
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    synced = convert_sync_batchnorm(build_copy(plain))
+    assert isinstance(synced[1], SyncBatchNorm2d)
+    assert list(synced.state_dict()) == list(plain.state_dict())  # checkpoints interchangeable
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(synced(x), plain(x))
+    torch.testing.assert_close(synced[1].running_mean, plain[1].running_mean)
+
+
+def build_copy(module):
+    import copy
+
+    return copy.deepcopy(module)

@@ -80,8 +80,9 @@ def train(
     base = unwrap_model(model)
     model_config = model_config if model_config is not None else getattr(base, "config", None)
     say = _printer(config, procs)
-    if procs.device.type == "cpu":
-        say(device_notice(procs.device, preset_name(model_config)))
+    say(
+        device_notice(procs.device, preset_name(model_config)) if procs.device.type == "cpu" else ""
+    )
     set_seed(config.seed)
     stepper = _Stepper(base, loss_fn, config, procs)
 
@@ -102,10 +103,7 @@ def train(
             ):
                 # one optimisation step (forward, backward, AdamW) at this step's learning rate
                 lr = learning_rate(step, config)
-                over_time = (
-                    config.max_time is not None and time.perf_counter() - t0 >= config.max_time
-                )
-                loss, over_time = stepper.step(batch, lr, step, over_time)
+                loss, over_time = stepper.step(batch, lr, step, time.perf_counter() - t0)
                 step, running, count = step + 1, running + loss, count + 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
@@ -163,9 +161,10 @@ class _Stepper:
         # validation without DDP's forward (whose buffer broadcast would wait for all processes)
         self.eval_net = base if procs.distributed else self.net
 
-    def step(self, batch, lr: float, step: int, over_time: bool) -> tuple[float, bool]:
-        """One optimisation step; ``(mean loss over the global batch, stop: time is up)``."""
+    def step(self, batch, lr: float, step: int, elapsed: float) -> tuple[float, bool]:
+        """One optimisation step; ``(mean loss over the global batch, stop: max_time is up)``."""
         config, procs = self.config, self.procs
+        over_time = config.max_time is not None and elapsed >= config.max_time
         images, targets = to_device(batch, procs.device, config.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -315,7 +314,7 @@ def _progress_bar(config: TrainConfig, procs, start: int):
 
 def _printer(config: TrainConfig, procs):
     def say(message: str) -> None:
-        if config.verbose and procs.is_main:
+        if message and config.verbose and procs.is_main:
             print(message, file=sys.stdout, flush=True)
 
     return say
