@@ -6,7 +6,8 @@ Measures, on the CPU threads given (default: 1 for data, as a DataLoader worker 
 2. building a pooled dataset (``pool`` images generated up front);
 3. dataset items: random crop + augmentation + three-class target, from the pool and generated
    on the fly, and whole 256 x 256 items;
-4. a seeded DataLoader (num_workers=0) delivering batches;
+4. the batches the training loop draws (``training.batches.train_batches``: the seeded
+   ``StepBatchSampler`` in a DataLoader, num_workers=0);
 5. the training step of the ``tiny`` preset (forward + backward + Adam, batch 8 of 128 x 128
    crops, 2 threads) in images/s, unless ``--train-rate`` states it or ``--train-steps 0``.
 
@@ -25,7 +26,9 @@ from collections.abc import Callable
 
 import torch
 
-from gruunet_edu.data import SyntheticNucleiDataset, make_loader, make_nuclei
+from gruunet_edu.data import SyntheticNucleiDataset, make_nuclei
+from gruunet_edu.training.batches import train_batches
+from gruunet_edu.training.config import TrainConfig
 
 
 def _rate(fn: Callable[[int], object], n: int, warmup: int = 1) -> float:
@@ -104,10 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     results["item_whole"] = _rate(lambda i: whole[i], 4 * n)
     _line(f"item: whole {args.size} + augment, from the pool", results["item_whole"])
 
-    loader = make_loader(pooled, batch_size=args.batch, seed=0, num_workers=0)
-    batches = iter(loader)
+    settings = TrainConfig(steps=10_000, batch_size=args.batch, crop=args.crop, num_workers=0)
+    batches = train_batches(pooled, settings, start=0, device=torch.device("cpu"))
     results["loader"] = args.batch * _rate(lambda i: next(batches), max(2, n // 2))
-    _line(f"loader: batches of {args.batch}, 0 workers, pool", results["loader"])
+    _line(f"training batches of {args.batch}, 0 workers, pool", results["loader"])
 
     if args.train_rate is not None:
         results["train"] = args.train_rate

@@ -34,11 +34,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
-from gruunet_edu.models import GRUUNet, GRUUNetConfig, count_parameters  # noqa: E402
+from gruunet_edu.models import GRUUNet, GRUUNetConfig, count_flops, count_parameters  # noqa: E402
 
 
 @dataclass
@@ -82,12 +81,9 @@ def narrowed(config: GRUUNetConfig, divisor: int) -> GRUUNetConfig:
 
 @functools.cache
 def _forward_flops(config: GRUUNetConfig, batch: int, size: int) -> int:
-    model = GRUUNet(config).to("meta")  # shapes only: no compute
-    x = torch.empty(batch, config.in_channels, size, size, device="meta")
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(x)
-    return counter.get_total_flops()
+    with torch.device("meta"):  # shapes only: no memory, no compute
+        model = GRUUNet(config)
+    return count_flops(model, size=size, batch=batch)
 
 
 def forward_flops(config: GRUUNetConfig, batch: int, size: int) -> int:

@@ -32,16 +32,10 @@ import torch
 from gruunet_edu.data.dataset import synthetic_samples
 from gruunet_edu.evaluation.evaluate import evaluate_model
 from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
+from gruunet_edu.training import History, recipe, resolve_amp, synthetic_data, train
 from gruunet_edu.training.device import set_seed
-from gruunet_edu.training.loop import (
-    History,
-    autocast,
-    recipe,
-    resolve_amp,
-    synthetic_data,
-    train,
-)
 from gruunet_edu.training.losses import make_loss
+from gruunet_edu.training.precision import autocast
 
 DICE_TARGET = 0.90
 
@@ -88,7 +82,7 @@ def seconds_per_step(arch, model_config, train_set, config, steps: int = 4) -> f
     set_seed(config.seed)
     model = build_model(model_config, arch=arch)
     probe = config.replace(
-        steps=steps + 1, val_every=steps + 1, checkpoint=None, progress=False, verbose=False
+        steps=steps + 1, eval_interval=steps + 1, checkpoint=None, progress=False, verbose=False
     )
     history = train(model, train_set, None, probe, model_config=model_config)
     return history.time[-1] / (steps + 1)
@@ -150,11 +144,11 @@ def benchmark(argv: list[str] | None = None) -> dict:
     preset = "tiny"
     model_config = GRUUNetConfig.preset(preset)
     if args.quick:
-        config = recipe(preset, steps=2, batch_size=2, crop=32, val_every=2)
+        config = recipe(preset, steps=2, batch_size=2, crop=32, eval_interval=2)
         train_set, val_set = synthetic_data(crop=32, seed=args.seed, pool=2, n_val=1, val_size=32)
         test = synthetic_samples(1, 96, args.seed, "test")
     else:
-        config = recipe(preset, val_every=args.val_every)
+        config = recipe(preset, eval_interval=args.val_every)
         train_set, val_set = synthetic_data(crop=config.crop, seed=args.seed)
         test = synthetic_samples(args.n_test, 256, args.seed, "test")
     config = config.replace(seed=args.seed, device="cpu", progress=False, verbose=False)
@@ -162,7 +156,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} CPU threads; "
         f"preset '{preset}': {config.total_steps} steps of {config.batch_size} x {config.crop}^2 "
-        f"crops, lr {config.lr}, validation on {len(val_set)} images every {config.val_every} "
+        f"crops, lr {config.lr}, validation on {len(val_set)} images every {config.eval_interval} "
         f"steps; test on {len(test)} held-out images"
     )
     log = (lambda name: str(Path(args.log) / f"{name}_history.json")) if args.log else None
@@ -187,7 +181,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
             steps = max(1, int(budget / per_step))
         unet_config = config.replace(
             steps=steps,
-            val_every=min(config.val_every, steps),
+            eval_interval=min(config.eval_interval, steps),
             max_time=budget,
             history_path=log("unet") if log else None,
         )

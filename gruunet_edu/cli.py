@@ -76,7 +76,10 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     from .models import GRUUNetConfig, build_model
     from .models.checks import min_input_size
     from .training.device import choose_device, default_preset, set_seed
-    from .training.loop import recipe, synthetic_data, train
+    from .training.distributed import is_main_process
+    from .training.loop import train
+    from .training.quick import synthetic_data
+    from .training.recipes import recipe
     from .viz.plots import plot_history, save_figure
 
     device = choose_device(device_name)
@@ -88,7 +91,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
             "batch_size": args.batch_size,
             "lr": args.lr,
             "crop": args.crop,
-            "val_every": args.val_every,
+            "eval_interval": args.val_every,
         }.items()
         if v is not None
     }
@@ -104,10 +107,11 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         history_path=str(out / "history.json"),
         resume=getattr(args, "resume", False),
         progress=not args.no_progress,
+        sync_batchnorm=not getattr(args, "no_sync_batchnorm", False),
         **overrides,
     )
-    if config.val_every > config.total_steps:
-        config = config.replace(val_every=config.total_steps)
+    if config.eval_interval > config.total_steps:
+        config = config.replace(eval_interval=config.total_steps)
     model_config = GRUUNetConfig.preset(preset)
     smallest = min_input_size(model_config.size_multiple)
     if config.crop < smallest:
@@ -124,7 +128,7 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
     else:
         train_samples, val_samples = cli_files.train_val_samples(Path(args.data), args.seed)
         cli_files.check_samples(train_samples + val_samples, model_config.size_multiple, args.data)
-        length = max(len(train_samples), config.batch_size * config.val_every)
+        length = max(len(train_samples), config.batch_size * config.eval_interval)
         train_set = NucleiDataset(
             train_samples, crop=config.crop, augment=True, seed=args.seed, length=length
         )
@@ -132,12 +136,15 @@ def _run_training(args: argparse.Namespace, out: Path, preset: str | None, devic
         source = (
             f"{args.data} ({len(train_samples)} training, {len(val_samples)} validation images)"
         )
-    print(
-        f"Training a '{preset}' {args.arch} for {config.total_steps} steps on {source}; "
-        f"writing to {out}/"
-    )
-    out.mkdir(parents=True, exist_ok=True)
+    if is_main_process():  # under torchrun: rank 0 speaks and writes
+        print(
+            f"Training a '{preset}' {args.arch} for {config.total_steps} steps on {source}; "
+            f"writing to {out}/"
+        )
+        out.mkdir(parents=True, exist_ok=True)
     history = train(model, train_set, val_set, config, model_config=model_config)
+    if not is_main_process():
+        return model, history, val_samples, {"checkpoint": checkpoint, "curves": None}
     curves = save_figure(plot_history(history, title=f"{args.arch} '{preset}'"), out / "loss.png")
     return model, history, val_samples, {"checkpoint": checkpoint, "curves": curves}
 
@@ -147,6 +154,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cli_files.refuse_finished_run(out, args)
     _use_agg()
     model, history, val_samples, paths = _run_training(args, out, args.preset, args.device)
+    if paths["curves"] is None:  # another process than rank 0 of a torchrun job
+        return EXIT_INTERRUPTED if history.interrupted else 0
     if history.interrupted:
         if len(history):
             print(
@@ -154,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{paths['checkpoint']}; continue with --resume."
             )
         else:
-            print("Interrupted before the first epoch ended: no checkpoint was written.")
+            print("Interrupted before the first checkpoint: no checkpoint was written.")
         return EXIT_INTERRUPTED
     report = cli_files.write_evaluation(model, val_samples, out, None, args.figures, prefix="val_")
     print("Validation set:")
@@ -255,6 +264,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    from .models import ARCHS, PRESETS
+    from .training.precision import AMP_MODES
+
     if not demo:
         p.add_argument(
             "--data",
@@ -265,16 +277,18 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
         )
         p.add_argument(
             "--preset",
-            choices=("tiny", "small", "paper", "blog"),
+            choices=PRESETS,
             default=None,
             help="model preset (default: paper on a GPU, tiny otherwise; $GRUUNET_PRESET)",
         )
-    p.add_argument("--arch", choices=("gruunet", "unet"), default="gruunet", help="network")
+    p.add_argument("--arch", choices=ARCHS, default="gruunet", help="network")
     p.add_argument("--steps", type=_positive_int, default=None, help="optimisation steps")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="images per step")
     p.add_argument("--lr", type=_positive_float, default=None, help="peak learning rate")
     p.add_argument("--crop", type=_positive_int, default=None, help="training crop size (px)")
-    p.add_argument("--val-every", type=_positive_int, default=None, help="steps per epoch")
+    p.add_argument(
+        "--val-every", type=_positive_int, default=None, help="validate, checkpoint every N steps"
+    )
     p.add_argument(
         "--device",
         default="cpu" if demo else "auto",
@@ -282,7 +296,7 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     )
     p.add_argument(
         "--amp",
-        choices=("auto", "bf16", "fp16", "off"),
+        choices=AMP_MODES,
         default="auto",
         help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)",
     )
@@ -299,6 +313,11 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--force", action="store_true", help="replace a run already in OUT (model.pt, ...)"
+    )
+    p.add_argument(
+        "--no-sync-batchnorm",
+        action="store_true",
+        help="under torchrun: BatchNorm statistics per process instead of over all processes",
     )
     p.add_argument(
         "--figures",

@@ -28,10 +28,10 @@ class CLIError(Exception):
 
 
 def write_json(path: Path, data: Any) -> Path:
-    from .training.loop import _json_safe
+    from .training.history import json_safe
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(data), indent=1) + "\n")
+    path.write_text(json.dumps(json_safe(data), indent=1) + "\n")
     return path
 
 

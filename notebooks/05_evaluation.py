@@ -52,7 +52,7 @@ from gruunet_edu.exercises.nb5_evaluation import (
     reference_match_counts,
 )
 from gruunet_edu.models import count_parameters
-from gruunet_edu.training.pretrained import COURSE_TRAINING, pretrained_model
+from gruunet_edu.training.pretrained import course_model
 from gruunet_edu.viz.plots import error_examples, error_gallery
 
 _ = torch.manual_seed(0)
@@ -61,14 +61,14 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## 1. A trained network and test images
 #
-# `pretrained_model("tiny")` trains the tiny GRUU-Net once with the recipe of notebook 04 and
-# keeps it in a cache folder (`$GRUUNET_CACHE`, default `~/.cache/gruunet-edu`); later calls,
-# here and in notebook 06, load it in a second. The test images come from a seed stream that
-# training never saw.
+# `course_model()` loads the network notebook 04 trained, from the cache folder where 04 left it
+# (`$GRUUNET_CACHE`, default `~/.cache/gruunet-edu`); only if notebook 04 has not run yet does it
+# train that same run now, once (here and in notebook 06 it then loads in a second). The test
+# images come from a seed stream that training never saw.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model = pretrained_model("tiny", **COURSE_TRAINING)
+model = course_model()
 
 # %%
 test_set = SyntheticNucleiDataset(6, size=128, seed=0, split="test", pool=6)
@@ -305,12 +305,12 @@ print("SEG gives it 0 (needs more than half covered):", m["seg"] == 0.0)
 # ## 6. GRUU-Net vs U-Net
 #
 # The course's U-Net has about the same number of parameters as the tiny GRUU-Net and is trained
-# with the same recipe (`pretrained_model("tiny", arch="unet")`, cached as well). Same test
+# with the same recipe (`course_model(arch="unet")`, trained once and cached as well). Same test
 # images, same post-processing, same metrics.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-unet = pretrained_model("tiny", arch="unet", **COURSE_TRAINING)
+unet = course_model(arch="unet")
 
 # %%
 n_gru, n_unet = count_parameters(model), count_parameters(unet)

@@ -310,6 +310,8 @@ def test_execute_restores_the_users_pydevd_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("PYDEVD_DISABLE_FILE_VALIDATION")
     assert execute_lesson(lesson).ok
     assert "PYDEVD_DISABLE_FILE_VALIDATION" not in os.environ
+
+
 def test_collapsed_answer_cells_stay_collapsed_in_the_solution_notebook(tmp_path):
     source = SOLUTION.replace(
         '# %% [markdown] tags=["solution"]',

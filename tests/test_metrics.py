@@ -132,3 +132,18 @@ def test_bad_inputs_raise():
         match_instances(np.zeros((2, 2)), np.zeros((2, 2), int))
     with pytest.raises(ValueError, match="truth images"):
         evaluate_dataset([np.zeros((2, 2), int)], [])
+
+
+def test_foreground_counts_agree_for_arrays_and_tensors():
+    import torch
+
+    from gruunet_edu.evaluation.metrics import dice_from_counts, foreground_counts
+
+    rng = np.random.default_rng(0)
+    pred, truth = rng.integers(0, 3, (2, 16, 16)), rng.integers(0, 3, (2, 16, 16))
+    counts = foreground_counts(pred, truth)
+    assert counts == foreground_counts(torch.from_numpy(pred), torch.from_numpy(truth))
+    inter, p_sum, t_sum = counts
+    assert inter == int(((pred != 0) & (truth != 0)).sum()) and p_sum == int((pred != 0).sum())
+    assert dice_from_counts(*counts) == pytest.approx(dice_score(pred, truth))
+    assert dice_from_counts(0, 0, 0) == 1.0

@@ -452,3 +452,16 @@ def test_network_runs_on_meta_tensors_for_size_and_flop_counts() -> None:
         model = build_model(GRUUNetConfig.preset("tiny"))
         out = model(torch.empty(1, 1, 32, 32))
     assert out.is_meta and out.shape == (1, 3, 32, 32)
+
+
+def test_count_flops_counts_on_the_meta_device_and_leaves_the_model_alone():
+    from gruunet_edu.models import count_flops
+
+    config = GRUUNetConfig.preset("tiny")
+    model = build_model(config)
+    with torch.device("meta"):
+        on_meta = build_model(config)
+    flops = count_flops(model, size=64)
+    assert flops == count_flops(on_meta, size=64) > 0
+    assert count_flops(on_meta, size=128) == 4 * flops  # convolutions: FLOPs scale with pixels
+    assert next(model.parameters()).device.type == "cpu"

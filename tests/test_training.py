@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -13,14 +15,10 @@ from gruunet_edu.data.synthetic import make_nuclei
 from gruunet_edu.data.targets import three_class
 from gruunet_edu.models import GRUUNetConfig, build_model
 from gruunet_edu.training.checkpoint import load_checkpoint
-from gruunet_edu.training.loop import (
-    History,
-    TrainConfig,
-    TrainingDiverged,
-    learning_rate,
-    resolve_amp,
-    train,
-)
+from gruunet_edu.training.config import TrainConfig, learning_rate
+from gruunet_edu.training.history import History
+from gruunet_edu.training.loop import TrainingDiverged, train
+from gruunet_edu.training.precision import resolve_amp
 
 TINY = GRUUNetConfig.preset("tiny", encoder_widths=(8, 16), decoder_widths=(8,), hidden_channels=8)
 
@@ -46,7 +44,7 @@ def fresh_model(seed=0):
 
 
 def config(**kw):
-    base = dict(steps=4, val_every=2, batch_size=2, lr=3e-3, warmup=1, device="cpu")
+    base = dict(steps=4, eval_interval=2, batch_size=2, lr=3e-3, warmup=1, device="cpu")
     base.update(progress=False, verbose=False)
     base.update(kw)
     return TrainConfig(**base)
@@ -56,10 +54,10 @@ def weights(model):
     return [p.detach().clone() for p in model.state_dict().values()]
 
 
-def test_history_per_epoch_is_returned_and_saved(tmp_path, data):
+def test_history_per_eval_interval_is_returned_and_saved(tmp_path, data):
     ckpt = tmp_path / "m.pt"
     history = train(fresh_model(), data[:6], data[6:], config(checkpoint=str(ckpt)))
-    assert history.epoch == [1, 2] and history.step == [2, 4]
+    assert history.step == [2, 4]
     assert all(math.isfinite(x) for x in history.train_loss + history.val_loss)
     assert all(0.0 <= d <= 1.0 for d in history.val_dice)
     assert history.lr[-1] == pytest.approx(learning_rate(3, config()))
@@ -104,7 +102,7 @@ def test_ctrl_c_keeps_checkpoint_and_resume_equals_uninterrupted_run(tmp_path, d
 
     ckpt = tmp_path / "m.pt"
     cut_model = fresh_model()
-    # 2 items per step: the interrupt comes while reading the batch of step 3 (after epoch 1)
+    # 2 items per step: the interrupt comes while reading the batch of step 3 (after step 2's save)
     cut = train(cut_model, InterruptAfter(data, 4), data[:1], config(checkpoint=str(ckpt)))
     assert cut.interrupted and cut.step == [2]
     assert load_checkpoint(ckpt)["step"] == 2
@@ -196,10 +194,10 @@ def test_bad_settings_are_refused():
 
 
 def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch):
-    from gruunet_edu.training import loop, pretrained
+    from gruunet_edu.training import pretrained, quick
 
     monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
-    settings = dict(steps=2, batch_size=2, crop=32, val_every=2, device="cpu", verbose=False)
+    settings = dict(steps=2, batch_size=2, crop=32, eval_interval=2, device="cpu", verbose=False)
     settings["data_options"] = dict(pool=2, n_val=1, val_size=32)
     first = pretrained.pretrained_model(progress=False, **settings)
     path = pretrained.pretrained_path(**settings)
@@ -209,7 +207,7 @@ def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("the cached model should have been loaded")
 
-    monkeypatch.setattr(loop, "quick_train", no_training)
+    monkeypatch.setattr(quick, "quick_train", no_training)
     second = pretrained.pretrained_model(progress=False, **settings)
     for a, b in zip(weights(first), weights(second), strict=True):
         assert torch.equal(a, b)
@@ -223,3 +221,108 @@ def test_pretrained_model_trains_once_then_loads_from_the_cache(tmp_path, monkey
     monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
     third = pretrained.pretrained_model(progress=False, **settings)
     assert third.history.step == [2] and path.stat().st_size > 1000
+
+
+class SignalAfter(InterruptAfter):
+    """A dataset that sends this process a signal after `n` items were read (a `kill PID`)."""
+
+    def __init__(self, items, n, signum):
+        super().__init__(items, n)
+        self.signum = signum
+
+    def __getitem__(self, i):
+        self.reads += 1
+        if self.reads == self.n + 1:
+            os.kill(os.getpid(), self.signum)
+        return self.items[i]
+
+
+def test_sigterm_stops_training_like_ctrl_c_and_keeps_the_checkpoint(tmp_path, data, capsys):
+    ckpt = tmp_path / "m.pt"
+    before = signal.getsignal(signal.SIGTERM)
+    history = train(
+        fresh_model(),
+        SignalAfter(data, 4, signal.SIGTERM),
+        None,
+        config(checkpoint=str(ckpt), verbose=True),
+    )
+    assert history.interrupted and history.step == [2]
+    assert load_checkpoint(ckpt)["step"] == 2
+    out = capsys.readouterr().out
+    assert "terminated (SIGTERM) at step" in out and "holds step 2" in out
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_reports_what_is_on_disk(
+    tmp_path, data, capsys, monkeypatch
+):
+    from gruunet_edu.training import loop
+
+    ckpt = tmp_path / "m.pt"
+    real_save = loop.save_checkpoint
+    calls = []
+
+    def save_then_interrupt(path, **kwargs):
+        calls.append(kwargs["step"])
+        if len(calls) == 2:  # Ctrl-C during the second save: the first file stays
+            raise KeyboardInterrupt
+        return real_save(path, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    history = train(fresh_model(), data, None, config(checkpoint=str(ckpt), verbose=True))
+    out = capsys.readouterr().out
+    assert calls == [2, 4] and load_checkpoint(ckpt)["step"] == 2
+    assert f"the checkpoint on disk at {ckpt} holds step 2" in out
+    assert history.interrupted and history.step == [2]  # what a resume continues from
+
+
+def test_resume_without_a_checkpoint_says_so_and_starts_at_step_0(tmp_path, data, capsys):
+    ckpt = tmp_path / "missing.pt"
+    history = train(
+        fresh_model(), data, None, config(checkpoint=str(ckpt), resume=True, verbose=True)
+    )
+    out = capsys.readouterr().out
+    assert f"Nothing to resume: there is no checkpoint at {ckpt}; training from step 0." in out
+    assert history.step == [2, 4] and ckpt.is_file()
+
+
+def test_settings_of_earlier_versions_are_read():
+    old = TrainConfig.from_dict({"val_every": 10, "epochs": 3, "lr": 1e-3, "unknown": 1})
+    assert old.eval_interval == 10 and old.steps == 30 and old.lr == 1e-3
+    assert History.from_dict({"epoch": [1], "step": [5], "train_loss": [0.5]}).step == [5]
+
+
+def test_notebook_04_caches_the_model_that_notebooks_05_and_06_load(tmp_path, monkeypatch):
+    from gruunet_edu.training.pretrained import course_model_path, pretrained_path
+    from gruunet_edu.training.recipes import COURSE_DATA, COURSE_TRAINING, course_run, recipe
+
+    monkeypatch.setenv("GRUUNET_CACHE", str(tmp_path))
+    monkeypatch.delenv("GRUUNET_PRESET", raising=False)
+    preset, settings = course_run("cpu")
+    assert (preset, settings) == ("tiny", COURSE_TRAINING)
+    path = course_model_path("cpu")
+    assert path == pretrained_path("tiny", data_options=COURSE_DATA, **COURSE_TRAINING)
+    assert path.parent == tmp_path
+    # the run notebook 04 configures (device and checkpoint do not change the cache key)
+    config = recipe(preset, device="cpu", checkpoint=str(path), seed=0, **settings)
+    assert config.total_steps == COURSE_TRAINING["steps"]
+    assert config.eval_interval == COURSE_TRAINING["eval_interval"]
+
+
+def test_sync_batchnorm_is_plain_batchnorm_outside_a_data_parallel_step():
+    from gruunet_edu.training.distributed import SyncBatchNorm2d, convert_sync_batchnorm
+
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    synced = convert_sync_batchnorm(build_copy(plain))
+    assert isinstance(synced[1], SyncBatchNorm2d)
+    assert list(synced.state_dict()) == list(plain.state_dict())  # checkpoints interchangeable
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(synced(x), plain(x))
+    torch.testing.assert_close(synced[1].running_mean, plain[1].running_mean)
+
+
+def build_copy(module):
+    import copy
+
+    return copy.deepcopy(module)

@@ -4,7 +4,6 @@ from .augment import AugmentConfig, Augmenter
 from .dataset import (
     SPLITS,
     NucleiDataset,
-    SeededSampler,
     SyntheticNucleiDataset,
     make_loader,
     synthetic_samples,
@@ -23,6 +22,7 @@ from .readers import (
     read_pairs,
 )
 from .sample_data import write_sample_dataset
+from .sampler import StepBatchSampler
 from .synthetic import (
     SYNTHETIC_PRESETS,
     SyntheticConfig,
@@ -53,8 +53,8 @@ __all__ = [
     "SPLITS",
     "SYNTHETIC_PRESETS",
     "Sample",
-    "SeededSampler",
     "SyntheticConfig",
+    "StepBatchSampler",
     "SyntheticNucleiDataset",
     "TARGET_KINDS",
     "boundary_weights",

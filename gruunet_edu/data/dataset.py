@@ -8,23 +8,24 @@ separated. With ``weights=True`` an item is ``(image, target, weights)``.
 
 Randomness (crop position, augmentation) is drawn from a generator seeded by
 ``(dataset seed, index, draw)``: ``dataset[i]`` always gives the same item, and `make_loader` gives
-every item of every epoch its own ``draw`` number from the loader's seed, in the main process. So a
+every item of every pass its own ``draw`` number from the loader's seed, in the main process. So a
 loader with the same seed yields the same batches with 0, 2 or any number of workers, and each
-epoch sees new crops and augmentations.
+pass sees new crops and augmentations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from .augment import AugmentConfig, Augmenter
 from .normalize import percentile_range
 from .readers import Sample
+from .sampler import StepBatchSampler
 from .synthetic import SyntheticConfig, make_nuclei
 from .targets import TARGET_KINDS, boundary_weights, make_target
 
@@ -246,34 +247,6 @@ class SyntheticNucleiDataset(NucleiDataset):
         return Sample(image, labels, f"{self.split}_{j:03d}")
 
 
-class SeededSampler(Sampler):
-    """Yields ``(index, draw)`` pairs: the order and per-item draw numbers of one epoch.
-
-    Epoch e uses a generator seeded by ``(seed, e)``; every ``iter()`` starts the next epoch.
-    Everything is drawn in the main process, so the items do not depend on the number of workers.
-    """
-
-    def __init__(self, length: int, shuffle: bool = True, seed: int = 0) -> None:
-        self.length = int(length)
-        self.shuffle = shuffle
-        self.seed = int(seed)
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration epoch number `epoch`."""
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
-        order = rng.permutation(self.length) if self.shuffle else np.arange(self.length)
-        draws = rng.integers(0, 2**62, self.length)
-        yield from zip(order.tolist(), draws.tolist(), strict=True)
-
-
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)  # workers prepare data; the main process keeps the cores for compute
 
@@ -289,8 +262,9 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader whose batches depend only on `seed` (not on `num_workers`).
 
-    For a `NucleiDataset` the sampler is a `SeededSampler` (order and per-item augmentation draws
-    from ``(seed, epoch)``); iterating the loader again gives the next epoch. Other datasets get a
+    For a `NucleiDataset` the batches come from the `StepBatchSampler` the training loop uses
+    (order and per-item augmentation draws from ``(seed, pass)``); iterating the loader again
+    gives the next pass. Other datasets get a
     torch generator seeded with `seed`. Workers use one thread each and stay alive between
     epochs; extra keyword arguments go to ``DataLoader``.
     """
@@ -298,15 +272,10 @@ def make_loader(
         kwargs.setdefault("persistent_workers", True)
         kwargs.setdefault("worker_init_fn", _worker_init)
     if isinstance(dataset, NucleiDataset):
-        sampler = SeededSampler(len(dataset), shuffle=shuffle, seed=seed)
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=num_workers,
-            drop_last=drop_last,
-            **kwargs,
+        sampler = StepBatchSampler(
+            len(dataset), batch_size, seed, draws=True, shuffle=shuffle, drop_last=drop_last
         )
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, **kwargs)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 from scipy.optimize import linear_sum_assignment
 
 DEFAULT_TAUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50, 0.55, ..., 0.95
@@ -50,11 +51,27 @@ def _masks(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     return p, t
 
 
+def foreground_counts(pred, truth) -> tuple[int, int, int]:
+    """``(|P n T|, |P|, |T|)`` of two masks (non-zero = foreground): the counts a pooled Dice sums
+    over images (or over processes). NumPy arrays or torch tensors (on any device)."""
+    if isinstance(pred, torch.Tensor) and isinstance(truth, torch.Tensor):
+        p, t = pred != 0, truth != 0
+        if p.shape != t.shape:
+            raise ValueError(f"shapes differ: prediction {tuple(p.shape)}, truth {tuple(t.shape)}")
+        return int((p & t).sum()), int(p.sum()), int(t.sum())
+    p, t = _masks(pred, truth)
+    return int(np.logical_and(p, t).sum()), int(p.sum()), int(t.sum())
+
+
+def dice_from_counts(intersection: float, pred_sum: float, truth_sum: float) -> float:
+    """Dice ``2 |P n T| / (|P| + |T|)`` from (pooled) counts; 1 when both masks are empty."""
+    total = pred_sum + truth_sum
+    return 1.0 if total == 0 else 2.0 * float(intersection) / float(total)
+
+
 def dice_score(pred, truth) -> float:
     """Dice ``2 |P n T| / (|P| + |T|)`` of two masks (non-zero = foreground); 1 if both empty."""
-    p, t = _masks(pred, truth)
-    total = int(p.sum()) + int(t.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(p, t).sum()) / total
+    return dice_from_counts(*foreground_counts(pred, truth))
 
 
 def iou_score(pred, truth) -> float:
@@ -303,11 +320,9 @@ def evaluate_dataset(gts, preds, taus=DEFAULT_TAUS) -> dict:
             r = _match_from_table(table, gt_ids, pred_ids, tau)
             counts[k] += (r.tp, r.fp, r.fn)
         seg_scores.append(_seg_scores(table))
-        p, t = _masks(pred, gt)
-        inter += int(np.logical_and(p, t).sum())
-        union += int(np.logical_or(p, t).sum())
-        p_sum += int(p.sum())
-        t_sum += int(t.sum())
+        counts_i = foreground_counts(pred, gt)
+        inter, p_sum, t_sum = inter + counts_i[0], p_sum + counts_i[1], t_sum + counts_i[2]
+        union += counts_i[1] + counts_i[2] - counts_i[0]
     results = [
         _counts_to_result(tau, tp, fp, fn, n_true, n_pred, [])
         for tau, (tp, fp, fn) in zip(match_taus, counts, strict=True)
@@ -322,7 +337,7 @@ def evaluate_dataset(gts, preds, taus=DEFAULT_TAUS) -> dict:
             "recall50": at50.recall,
             "f1_50": at50.f1,
             "seg": float(all_seg.mean()) if all_seg.size else (1.0 if n_pred == 0 else 0.0),
-            "dice": 1.0 if p_sum + t_sum == 0 else 2.0 * inter / (p_sum + t_sum),
+            "dice": dice_from_counts(inter, p_sum, t_sum),
             "iou": 1.0 if union == 0 else inter / union,
             "n_images": len(gts),
             "n_true": n_true,

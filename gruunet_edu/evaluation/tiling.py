@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import eval_mode, in_channels_of, model_device, prepare_image
+from .prepare import eval_mode, in_channels_of, model_device, prepare_image
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -8,8 +8,9 @@ from gruunet_edu.models.convgru import (
     make_convgru,
     update_state,
 )
+from gruunet_edu.models.counting import count_flops, count_parameters
 from gruunet_edu.models.dense import DenseBlock, DenseLayer
-from gruunet_edu.models.factory import ARCHS, build_model, count_parameters
+from gruunet_edu.models.factory import ARCHS, build_model
 from gruunet_edu.models.frdu import FRDU, FRDUStep
 from gruunet_edu.models.gruunet import GRUUNet
 from gruunet_edu.models.unet import UNet, matching_base_width, unet_for
@@ -29,6 +30,7 @@ __all__ = [
     "UNet",
     "build_model",
     "copy_convgru_weights",
+    "count_flops",
     "count_parameters",
     "frdu_factors",
     "make_convgru",

@@ -51,6 +51,8 @@ def check_step_inputs(cell: nn.Module, x: torch.Tensor, h: torch.Tensor | None) 
         return x.new_zeros(x.shape[0], cell.channels, *x.shape[-2:])  # h_0 = 0
     validate_feature_map(h, "h", cell.channels, owner, like=x)
     return h
+
+
 def update_state(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Equation (4): h_t = (1 - z_t) . h_{t-1} + z_t . h~_t, elementwise (any matching shapes)."""
     return (1 - z) * h_prev + z * h_cand

@@ -1,10 +1,11 @@
-"""Build a network by name from a config, and count its parameters."""
+"""Build a network by name from a config."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from gruunet_edu.models.config import GRUUNetConfig
+from gruunet_edu.models.counting import count_parameters
 from gruunet_edu.models.gruunet import GRUUNet
 from gruunet_edu.models.unet import unet_for
 
@@ -22,11 +23,6 @@ def build_model(config: GRUUNetConfig | None = None, arch: str = "gruunet") -> n
     if arch == "unet":
         return unet_for(config)
     raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (``requires_grad``) of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 __all__ = ["ARCHS", "build_model", "count_parameters"]

@@ -18,8 +18,8 @@ reflect-padded at the bottom and right, and the logits and captured states are c
 scale f to ceil(H / f) x ceil(W / f)), so any size from ``size_multiple // 2 + 1`` pixels on works.
 
 Speed: ``model.to(memory_format=torch.channels_last)`` is all it takes to run every convolution in
-channels-last order (PyTorch follows the weights' order); on CPU that made a training step of the
-``paper`` preset about 1.3x faster at 256 x 256 (``benchmarks/bench_model.py``).
+channels-last order (PyTorch follows the weights' order); ``benchmarks/bench_model.py`` measures
+what that changes on a given machine (the README quotes its numbers).
 """
 
 from __future__ import annotations

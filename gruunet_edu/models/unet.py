@@ -31,6 +31,7 @@ from torch import nn
 
 from gruunet_edu.models.checks import pad_to_multiple, validate_image_batch
 from gruunet_edu.models.config import GRUUNetConfig
+from gruunet_edu.models.counting import count_parameters
 from gruunet_edu.models.gruunet import GRUUNet
 
 MAX_BASE_WIDTH = 256  # upper end of the base-width search
@@ -111,8 +112,6 @@ def matching_base_width(config: GRUUNetConfig) -> int:
     over base widths 1..``MAX_BASE_WIDTH`` takes milliseconds. The count grows with the base
     width, so the search stops at the first width past the target.
     """
-    from gruunet_edu.models.factory import count_parameters  # factory imports this module
-
     with torch.device("meta"):
         target = count_parameters(GRUUNet(config))
         best, best_error = 1, float("inf")

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import global_sum
+
 
 def _as_weight(
     weights: Sequence[float] | torch.Tensor | None, num_classes: int, like: torch.Tensor
@@ -72,16 +74,17 @@ def soft_dice_loss(
     """Soft Dice loss ``1 - mean_c (2 sum p g + s) / (sum p + sum g + s)`` over classes c.
 
     The sums run over the whole batch (one Dice per class, not per image), which keeps the loss
-    well defined on crops where a class is absent. ``include_background=False`` averages over
-    classes 1..K-1 only.
+    well defined on crops where a class is absent; in data-parallel training they run over the
+    global batch, all processes' shares (:func:`~.distributed.global_sum`).
+    ``include_background=False`` averages over classes 1..K-1 only.
     """
     _check(logits, target)
     num_classes = logits.shape[1]
     probs = torch.softmax(logits.float(), dim=1)  # (B, K, H, W)
     onehot = F.one_hot(target.long(), num_classes).permute(0, 3, 1, 2).float()  # (B, K, H, W)
     dims = (0, 2, 3)
-    intersection = (probs * onehot).sum(dims)  # (K,)
-    denominator = probs.sum(dims) + onehot.sum(dims)  # (K,)
+    local = torch.stack([(probs * onehot).sum(dims), probs.sum(dims) + onehot.sum(dims)])
+    intersection, denominator = global_sum(local)  # (K,) each
     dice = (2.0 * intersection + smooth) / (denominator + smooth)  # (K,)
     if not include_background:
         dice = dice[1:]

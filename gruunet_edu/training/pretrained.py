@@ -2,8 +2,10 @@
 
 The evaluation and hidden-state notebooks look at a *trained* GRUU-Net. Instead of shipping
 weights, :func:`pretrained_model` trains the requested preset on the synthetic sample data with
-:func:`~gruunet_edu.training.loop.quick_train` the first time it is called, saves the checkpoint
-atomically in the cache folder, and loads it on every later call (in about a second).
+:func:`~gruunet_edu.training.quick.quick_train` the first time it is called, saves the checkpoint
+atomically in the cache folder, and loads it on every later call (in about a second). The course's
+own run (:func:`course_model`) is the one notebook 04 trains and caches, so notebooks 05 and 06
+load exactly the model trained there.
 
 The cache folder is ``$GRUUNET_CACHE`` if set, else ``~/.cache/gruunet-edu``. A cached file is
 keyed by everything that determines the weights (architecture, model config, training settings,
@@ -19,9 +21,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, load_model, save_checkpoint
+from .history import History
+from .recipes import COURSE_DATA, course_run, recipe_with_steps
 
 CACHE_ENV = "GRUUNET_CACHE"
 CACHE_VERSION = 1  # bump when the training recipe changes in a way the key does not capture
@@ -61,9 +66,8 @@ def pretrained_path(
 ) -> Path:
     """Where :func:`pretrained_model` caches the model for these arguments."""
     from ..models import GRUUNetConfig
-    from .loop import _recipe_with_steps
 
-    train_config = _recipe_with_steps(preset, steps, seed=seed, **overrides)
+    train_config = recipe_with_steps(preset, steps, seed=seed, **overrides)
     key = cache_key(arch, GRUUNetConfig.preset(preset), train_config, data_options)
     return cache_dir() / f"{arch}-{preset}-{key}.pt"
 
@@ -83,10 +87,10 @@ def pretrained_model(
 
     ``steps``, ``seed`` and further :class:`~.loop.TrainConfig` fields in ``overrides`` choose the
     training run (default: the preset's recipe), ``data_options`` the synthetic data (see
-    :func:`~.loop.synthetic_data`); ``retrain=True`` ignores the cache. Returns the
-    model in eval mode on the CPU (``model.history`` holds its training :class:`~.loop.History`).
+    :func:`~.quick.synthetic_data`); ``retrain=True`` ignores the cache. Returns the
+    model in eval mode on the CPU (``model.history`` holds its training :class:`~.history.History`).
     """
-    from .loop import History, quick_train, recipe
+    from . import quick
 
     path = pretrained_path(preset, steps, seed, arch, data_options, **overrides)
     if path.exists() and not retrain:
@@ -97,7 +101,7 @@ def pretrained_model(
         except CheckpointError as err:
             print(f"The cached model {path} cannot be read ({err}); training it again.")
     print(f"Training the '{preset}' preset once; it will be cached in {path}.")
-    model, history = quick_train(
+    model, history = quick.quick_train(
         preset,
         steps=steps,
         seed=seed,
@@ -107,7 +111,7 @@ def pretrained_model(
         data_options=data_options,
         **overrides,
     )
-    train_config = recipe(preset, seed=seed, **overrides)
+    train_config = recipe_with_steps(preset, steps, seed=seed, **overrides)
     save_checkpoint(
         path,
         model=model,
@@ -122,6 +126,31 @@ def pretrained_model(
     return model
 
 
-# The recipe of notebook 04 on a CPU, shared by notebooks 05 and 06 (one cached model for both):
-# ``pretrained_model("tiny", **COURSE_TRAINING)``.
-COURSE_TRAINING: dict[str, Any] = {"steps": 100, "crop": 64, "val_every": 25}
+def course_model_path(device: torch.device | str = "auto", arch: str = "gruunet") -> Path:
+    """Where the course's model for ``device`` is cached (notebook 04 writes its checkpoint here).
+
+    The run is :func:`~.recipes.course_run` on :data:`~.recipes.COURSE_DATA`, seed 0.
+    """
+    from .device import choose_device
+
+    preset, settings = course_run(choose_device(device))
+    return pretrained_path(preset, arch=arch, data_options=COURSE_DATA, **settings)
+
+
+def course_model(
+    device: torch.device | str = "auto", arch: str = "gruunet", progress: bool = True
+) -> nn.Module:
+    """The course's trained model: the run of notebook 04, loaded from the cache where notebook
+    04 left it (trained now, once, if it is not there yet)."""
+    from .device import choose_device
+
+    chosen = choose_device(device)
+    preset, settings = course_run(chosen)
+    return pretrained_model(
+        preset,
+        arch=arch,
+        device=str(chosen),
+        progress=progress,
+        data_options=COURSE_DATA,
+        **settings,
+    )
