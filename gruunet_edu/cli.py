@@ -419,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_while_importing(err: BaseException) -> bool:
+    """Whether ``err`` is a Ctrl-C, also one that Python wrapped while a class was being
+    created (``RuntimeError: Error calling __set_name__ ...`` with the KeyboardInterrupt as its
+    cause, seen while matplotlib or torch is imported)."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def _handled_interrupt() -> int:
     """The exit status of a handled Ctrl-C.
 
@@ -430,7 +441,13 @@ def _handled_interrupt() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:  # the parser's choices come from the model presets, which import torch (seconds)
+        parser = build_parser()
+    except (KeyboardInterrupt, RuntimeError) as err:
+        if not interrupted_while_importing(err):
+            raise
+        print(f"{PROG}: interrupted while starting", file=sys.stderr)
+        return _handled_interrupt()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
@@ -439,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         from .data.readers import DataFormatError
         from .training.checkpoint import CheckpointError
         from .training.loop import TrainingDiverged
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RuntimeError) as err:
+        if not interrupted_while_importing(err):
+            raise
         print(f"{PROG} {args.command}: interrupted while starting", file=sys.stderr)
         return _handled_interrupt()
 
@@ -456,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except RuntimeError as err:  # a Ctrl-C that Python wrapped while a class was being created
+        if not interrupted_while_importing(err):
+            raise
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return _handled_interrupt()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -211,7 +211,7 @@ def test_zero_byte_file_in_the_model_cache_is_retrained(tmp_path, monkeypatch, c
     from gruunet_edu.training import pretrained
 
     monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path))
-    options = {"steps": 1, "crop": 32, "val_every": 1, "batch_size": 1, "progress": False}
+    options = {"steps": 1, "crop": 32, "eval_interval": 1, "batch_size": 1, "progress": False}
     path = pretrained.pretrained_path("tiny", **options)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")
