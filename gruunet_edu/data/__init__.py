@@ -7,7 +7,9 @@ from .dataset import (
     SeededSampler,
     SyntheticNucleiDataset,
     make_loader,
+    shift_samples,
     synthetic_samples,
+    synthetic_test_sets,
 )
 from .normalize import percentile_normalize, percentile_range
 from .readers import (
@@ -73,7 +75,9 @@ __all__ = [
     "read_image",
     "read_labels",
     "read_pairs",
+    "shift_samples",
     "synthetic_samples",
+    "synthetic_test_sets",
     "three_class",
     "write_sample_dataset",
 ]

@@ -90,13 +90,14 @@ def _seeds_and_landscape(
     seed_h: float,
     seed_h_rel: float,
     seed_sigma: float,
+    fill_holes: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Markers (int32 (H, W)) and the landscape (float32 (H, W)) the watershed floods."""
     pieces, _ = ndi.label((interior > interior_threshold) & foreground)
     pieces = remove_small_objects(pieces, min_seed_size)
     inner = pieces > 0
     # fill holes of the interior that the network still calls foreground (one nucleus, not a ring)
-    filled = inner | (ndi.binary_fill_holes(inner) & foreground)
+    filled = inner | (ndi.binary_fill_holes(inner) & foreground) if fill_holes else inner
     if seeds == "interior":
         if filled.sum() > inner.sum():
             pieces, _ = ndi.label(filled)
@@ -128,6 +129,7 @@ def _instances(
     seed_h: float,
     seed_h_rel: float,
     seed_sigma: float,
+    fill_holes: bool = True,
 ) -> np.ndarray:  # (H, W) int32, objects not yet renumbered
     foreground = (1.0 - probs[0]) > foreground_threshold  # (H, W)
     if probs.shape[0] == 2:
@@ -142,6 +144,7 @@ def _instances(
         seed_h,
         seed_h_rel,
         seed_sigma,
+        fill_holes,
     )
     labels = watershed(landscape, markers=markers, mask=foreground).astype(np.int32, copy=False)
     if keep_unseeded:
@@ -164,6 +167,7 @@ def probabilities_to_instances(
     seed_h: float = 0.25,
     seed_h_rel: float = 0.35,
     seed_sigma: float = 1.0,
+    fill_holes: bool = True,
     tile: int | None = 1024,
     overlap: int = 96,
     progress: bool | None = None,
@@ -175,7 +179,8 @@ def probabilities_to_instances(
     "interior" (connected pieces of the interior). Images with a side longer than ``tile``
     pixels (None: never) are processed tile by tile with ``overlap`` pixels of context, which
     must exceed the diameter of the largest nucleus; ``progress`` shows a bar over the tiles
-    (None: for images of more than 4 tiles). Returns consecutive uint16 labels (0 = background).
+    (None: for images of more than 4 tiles). ``fill_holes=False`` and ``seed_h_rel=0`` give the
+    former behaviour (for comparisons). Returns consecutive uint16 labels (0 = background).
     """
     if seeds not in SEED_MODES:
         raise ValueError(f"seeds must be one of {SEED_MODES}, got {seeds!r}")
@@ -192,6 +197,7 @@ def probabilities_to_instances(
         seed_h=seed_h,
         seed_h_rel=seed_h_rel,
         seed_sigma=seed_sigma,
+        fill_holes=fill_holes,
     )
     if tile is not None and max(probs.shape[-2:]) > tile:
         return instances_tiled(probs, tile, overlap, progress, **options)
