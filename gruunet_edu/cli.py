@@ -263,13 +263,36 @@ def _image_files(inputs: list[str]) -> list[Path]:
     return files
 
 
+def _diameter(text: str) -> float | str | None:
+    """``--diameter``: a number of pixels, "auto" or "off"."""
+    if text in ("auto", "off"):
+        return None if text == "off" else text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"--diameter must be a positive number of pixels, 'auto' or 'off', got {text!r}"
+        )
+    return value
+
+
+def _diameter_note(scale: dict) -> str:
+    if scale["diameter"] is None:
+        return ""
+    how = "estimated" if scale["estimated"] else "given"
+    resized = f", resized x{scale['factor']:.2f}" if scale["factor"] != 1.0 else ""
+    return f" (diameter {scale['diameter']:.1f} px {how}{resized})"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     _use_agg()
     import numpy as np
     import tifffile
 
     from .data.readers import read_array
-    from .evaluation.inference import predict_instances
+    from .evaluation.rescale import predict_instances_rescaled
     from .training.device import choose_device
     from .viz.plots import prediction_figure, save_figure
 
@@ -281,7 +304,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path in files:
         image = np.squeeze(read_array(path))
         try:
-            labels, probs = predict_instances(model, image, device=device, min_size=args.min_size)
+            labels, probs, scale = predict_instances_rescaled(
+                model, image, args.diameter, device=device, min_size=args.min_size
+            )
         except ValueError as err:
             raise CLIError(f"{path}: {err}") from None
         label_path = out / f"{path.stem}_labels.tif"
@@ -290,7 +315,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             tifffile.imwrite(out / f"{path.stem}_probabilities.tif", probs.astype(np.float32))
         fig = prediction_figure(image, None, labels, title=path.name)
         figure_path = save_figure(fig, out / f"{path.stem}_prediction.png")
-        print(f"{path}: {int(labels.max())} nuclei -> {label_path}, {figure_path}")
+        size = _diameter_note(scale)
+        print(f"{path}: {int(labels.max())} nuclei{size} -> {label_path}, {figure_path}")
     return 0
 
 
@@ -438,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/predict", help="output folder (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--min-size", type=_non_negative_int, default=16, help="smallest object (px)")
+    p.add_argument(
+        "--diameter",
+        type=_diameter,
+        default="auto",
+        help="typical nucleus diameter in px: images are resized so nuclei match the training "
+        "data's size, and the labels mapped back; 'auto' (default) estimates it from a first "
+        "prediction, 'off' predicts at the image's own scale",
+    )
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities")
     p.set_defaults(func=cmd_predict)
 
