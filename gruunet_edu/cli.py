@@ -344,21 +344,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     data = out / "data"
-    paths = write_sample_dataset(data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed)
-    print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
+    paths = write_sample_dataset(
+        data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed, n_shift=8
+    )
+    print(
+        f"Sample data: {data} (32 training, 4 validation, 8 held-out test images, "
+        "8 shift-test images from other parameter ranges)"
+    )
     args.data = str(data)
     model, history, _, train_paths = _run_training(args, out, "tiny", args.device)
     if history.interrupted:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
     test = _read(paths["test"])
-    print("Held-out test set:")
+    print("Held-out test set (drawn like the training data):")
     report = _write_evaluation(model, test, out, None, args.figures)
     _print_metrics(report["metrics"])
+    print("Shift test set (other sizes, brightness, illumination, 8/16-bit; generalisation):")
+    shift = _write_evaluation(model, _read(paths["shift"]), out, None, 0, prefix="shift_")
+    _print_metrics(shift["metrics"])
     print(f"Done in {time.perf_counter() - start:.0f} s.")
     print(f"Checkpoint:  {train_paths['checkpoint']}")
     print(f"Loss curves: {train_paths['curves']}")
-    print(f"Metrics:     {report['paths'][0]}")
+    print(f"Metrics:     {report['paths'][0]} (shift test: {shift['paths'][0]})")
     print(f"Figure:      {report['paths'][1]}")
     print(f"Errors:      {report['paths'][-1]}")
     return 0

@@ -204,3 +204,17 @@ def test_shift_preset_draws_from_other_ranges_than_training():
         dim.extend(level - np.median(percentile_normalize(image)[labels == 0]) < 0.2)
     assert 300 < np.median(areas) < 650  # radius about 12 px, as in the DSB 2018 images
     assert np.mean(dim) > 0.25  # many nuclei only a little above background after normalising
+
+
+def test_shift_test_set_is_written_with_its_camera_dtypes(tmp_path):
+    from gruunet_edu.data import read_dataset, shift_samples, synthetic_test_sets
+    from gruunet_edu.data.sample_data import write_sample_dataset
+
+    paths = write_sample_dataset(tmp_path, 1, 0, 0, size=64, n_shift=2)
+    read, expected = read_dataset(paths["shift"]), shift_samples(2, 64)
+    assert [s.image.dtype for s in expected] == [np.uint8, np.uint16]
+    for got, want in zip(read, expected, strict=True):
+        assert np.array_equal(got.image, want.image) and np.array_equal(got.labels, want.labels)
+    sets = synthetic_test_sets(2, 64)
+    assert set(sets) == {"synthetic", "shift"}
+    assert not np.array_equal(sets["synthetic"][0].labels, sets["shift"][0].labels)
