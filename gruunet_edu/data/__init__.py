@@ -26,10 +26,12 @@ from .readers import (
 )
 from .sample_data import write_sample_dataset
 from .synthetic import (
+    SAMPLE_KINDS,
     SYNTHETIC_PRESETS,
     SyntheticConfig,
     make_nuclei,
     make_nuclei_sequence,
+    sample_kinds,
 )
 from .targets import (
     BACKGROUND,
@@ -44,6 +46,7 @@ from .targets import (
 )
 
 __all__ = [
+    "SAMPLE_KINDS",
     "AugmentConfig",
     "Augmenter",
     "BACKGROUND",
@@ -75,6 +78,7 @@ __all__ = [
     "read_image",
     "read_labels",
     "read_pairs",
+    "sample_kinds",
     "shift_samples",
     "synthetic_samples",
     "synthetic_test_sets",

@@ -265,7 +265,9 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     """Draw the number, shape, brightness and position of the nuclei."""
     h, w = cfg.shape
     scale = float(_log_uniform(rng, *cfg.scale))  # this image's size factor
+    # at least one nucleus (for density > 0), so that small images are never empty
     n = int(rng.poisson(cfg.density * h * w / 1e4 / scale**2))
+    n = max(n, 1) if cfg.density > 0 else 0
     r_lo, r_hi = cfg.radius[0] * scale, cfg.radius[1] * scale
     mitotic = rng.random(n) < cfg.mitotic_fraction
     # size, elongation (area-preserving: a*b = r^2), orientation
@@ -308,8 +310,9 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
             ratio = (dist / (reach[i] + reach[:i])).min(1)  # (8,)
             best = int(np.argmax(ratio >= 1.0)) if (ratio >= 1.0).any() else int(np.argmax(ratio))
             cy[i], cx[i] = cand_y[i, best], cand_x[i, best]
-        else:
-            cy[i], cx[i] = cand_y[i, 0], cand_x[i, 0]
+        else:  # the first nucleus lies well inside the image
+            cy[i] = np.clip(cand_y[i, 0], min(r[i], h / 2), max(h - r[i], h / 2))
+            cx[i] = np.clip(cand_x[i, 0], min(r[i], w / 2), max(w - r[i], w / 2))
     return _Nuclei(cy, cx, a, b, theta, amps, phases, bright, defocus, tex_offset)
 
 
@@ -582,3 +585,27 @@ def make_nuclei_sequence(
         images[t] = _digitize(frame, cfg, np.random.default_rng([t, 1]))
     labels = _consecutive(ids)
     return images, labels
+
+
+# What the sample data covers, one kind per image (shown in notebook 00): config overrides.
+SAMPLE_KINDS: dict[str, dict[str, Any]] = {
+    "dim next to saturated": dict(mitotic_fraction=0.15, illumination=0.0, scale=(1.0, 1.0)),
+    "large nuclei": dict(scale=(2.0, 2.0), density=8.0),
+    "touching, darker seams": dict(
+        density=9.0, cluster_fraction=0.85, seam=(0.35, 0.35), scale=(1.0, 1.0)
+    ),
+    "uneven illumination": dict(illumination=0.8, scale=(1.0, 1.0)),
+    "debris": dict(debris=8.0, scale=(1.0, 1.0)),
+    "8-bit camera": dict(bit_depth=8),
+    "16-bit camera": dict(bit_depth=16),
+}
+
+
+def sample_kinds(
+    seed: int = 0, size: int | tuple[int, int] = 160
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One (image, labels) per entry of `SAMPLE_KINDS`: what the sample data holds, kind by kind."""
+    return {
+        name: make_nuclei((seed, i), SyntheticConfig(), size=size, **changes)
+        for i, (name, changes) in enumerate(SAMPLE_KINDS.items())
+    }
