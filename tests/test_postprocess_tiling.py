@@ -200,3 +200,17 @@ def test_tiled_post_processing_agrees_with_the_whole_image():
     assert abs(int(tiled.max()) - int(whole.max())) <= 1
     assert evaluate_instances(whole, tiled)["f1_50"] >= 0.98  # same objects at IoU 0.5
     assert evaluate_instances(truth, tiled)["f1_50"] >= 0.95
+
+
+def test_a_diagonal_seam_is_not_a_hole():
+    # two nuclei pressed together along a diagonal: the one-pixel seam of boundary class is only
+    # 8-connected, and must not be filled as if it were a hole in one interior
+    size = 48
+    yy, xx = np.mgrid[:size, :size]
+    blob = (yy - 24) ** 2 + (xx - 24) ** 2 <= 18**2
+    classes = np.zeros((size, size), int)
+    classes[blob] = 1
+    classes[blob & (yy == xx)] = 2  # the seam
+    classes[blob & ~ndimage.binary_erosion(blob)] = 2
+    labels = probabilities_to_instances(probs_from_classes(classes), seeds="interior")
+    assert labels.max() == 2 and labels[30, 14] != labels[14, 30]

@@ -81,6 +81,23 @@ def relabel(labels: np.ndarray) -> np.ndarray:
     return out.astype(np.uint16)
 
 
+def _fill_holes(pieces: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """Interior mask with the holes of every piece filled where they are foreground (bool).
+
+    Piece by piece: a gap enclosed by two or more pieces (a seam between touching nuclei) is not
+    a hole and stays open.
+    """
+    filled = pieces > 0
+    for i, box in enumerate(ndi.find_objects(pieces), start=1):
+        if box is None:
+            continue
+        piece = pieces[box] == i
+        holes = ndi.binary_fill_holes(piece) & ~piece & foreground[box] & (pieces[box] == 0)
+        if holes.any():
+            filled[box] |= holes
+    return filled
+
+
 def _seeds_and_landscape(
     interior: np.ndarray,  # (H, W) float32 p_interior
     foreground: np.ndarray,  # (H, W) bool
@@ -96,8 +113,7 @@ def _seeds_and_landscape(
     pieces, _ = ndi.label((interior > interior_threshold) & foreground)
     pieces = remove_small_objects(pieces, min_seed_size)
     inner = pieces > 0
-    # fill holes of the interior that the network still calls foreground (one nucleus, not a ring)
-    filled = inner | (ndi.binary_fill_holes(inner) & foreground) if fill_holes else inner
+    filled = _fill_holes(pieces, foreground) if fill_holes else inner
     if seeds == "interior":
         if filled.sum() > inner.sum():
             pieces, _ = ndi.label(filled)
