@@ -240,8 +240,9 @@ def instances_tiled(
         raise ValueError(f"need tile >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
     _, height, width = probs.shape
     cores = [(y, x) for y in range(0, height, tile) for x in range(0, width, tile)]
-    out = np.zeros((height, width), np.int32)
+    out = np.zeros((height, width), np.uint16)  # written directly: no int32 copy of the image
     count = 0
+    limit = int(np.iinfo(np.uint16).max)
     if progress is None:
         progress = len(cores) > 4
     bar = None
@@ -264,8 +265,10 @@ def instances_tiled(
             cx = np.bincount(labels.ravel(), cols.ravel(), n + 1) / np.maximum(area, 1) + wx0
             keep = (area > 0) & (cy >= y0) & (cy < y1) & (cx >= x0) & (cx < x1)
             keep[0] = False
-            lut = np.zeros(n + 1, np.int32)
-            lut[keep] = np.arange(count + 1, count + 1 + int(keep.sum()), dtype=np.int32)
+            if count + int(keep.sum()) > limit:
+                raise ValueError(f"more than {limit} objects do not fit into uint16 labels")
+            lut = np.zeros(n + 1, np.uint16)
+            lut[keep] = np.arange(count + 1, count + 1 + int(keep.sum()), dtype=np.uint16)
             count += int(keep.sum())
             new = lut[labels]
             target = out[wy0:wy1, wx0:wx1]  # view
@@ -275,13 +278,14 @@ def instances_tiled(
             bar.update()
     if bar is not None:
         bar.close()
-    if count > np.iinfo(np.uint16).max:
-        raise ValueError(f"{count} objects do not fit into uint16 labels")
     # objects can lose pixels to a neighbour's version of them: renumber only if one vanished
     present = np.bincount(out.ravel(), minlength=count + 1) > 0
     if not present[1:].all():
-        return relabel(out)
-    return out.astype(np.uint16)
+        kept = np.flatnonzero(present[1:]) + 1
+        lut = np.zeros(count + 1, np.uint16)
+        lut[kept] = np.arange(1, kept.size + 1, dtype=np.uint16)
+        return lut[out]
+    return out
 
 
 def logits_to_instances(logits, **kwargs) -> np.ndarray:  # (H, W) uint16
