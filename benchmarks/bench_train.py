@@ -71,8 +71,8 @@ LEGACY_DATA = dict(
     debris=0.0,
 )
 LEGACY_AUGMENT = dict(intensity_scale=(0.8, 1.25), intensity_offset=(-0.1, 0.1), gamma=(0.8, 1.25))
-# The post-processing before hole filling and the scale-free seed test.
-LEGACY_POSTPROCESS = dict(fill_holes=False, seed_h_rel=0.0)
+# The post-processing before hole filling.
+LEGACY_POSTPROCESS = dict(fill_holes=False)
 
 
 def training_data(crop, seed, data="default", augment="default", quick=False):
