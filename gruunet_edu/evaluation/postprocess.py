@@ -7,7 +7,8 @@ boundary. The boundary class is what separates touching nuclei, so instances are
    ``min_seed_size`` pixels dropped). Holes in an interior piece that lie inside the foreground
    (a nucleus whose centre the network calls "boundary", e.g. a dark nucleolus) are filled first:
    they would turn the piece into a ring with several distance maxima and split one nucleus into
-   several. With ``seeds="interior"`` every connected piece of the interior is one seed: touching
+   several. Thin slits (under 4 px across) stay open: they are seams between merged nuclei.
+   With ``seeds="interior"`` every connected piece of the interior is one seed: touching
    nuclei give separate seeds when the network predicts the boundary (the seam) between them. A
    small network often predicts only part of that seam, and the two interiors stay joined by a
    neck; ``seeds="distance"`` (default) therefore takes as seeds the maxima of the
@@ -82,11 +83,16 @@ def relabel(labels: np.ndarray) -> np.ndarray:
     return out.astype(np.uint16)
 
 
-def _fill_holes(pieces: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+def _fill_holes(
+    pieces: np.ndarray, foreground: np.ndarray, min_hole_width: float = 2.0
+) -> np.ndarray:
     """Interior mask with the holes of every piece filled where they are foreground (bool).
 
     Piece by piece: a gap enclosed by two or more pieces (a seam between touching nuclei) is not
-    a hole and stays open.
+    a hole and stays open. Only holes at least ``2 * min_hole_width`` px across are filled (the
+    largest distance from a hole pixel to the hole's edge is >= ``min_hole_width``): a thin slit
+    inside one piece is the part of a seam the network did predict between two nuclei that it
+    otherwise merged, and it is what splits them.
     """
     filled = pieces > 0
     for i, box in enumerate(ndi.find_objects(pieces), start=1):
@@ -94,8 +100,12 @@ def _fill_holes(pieces: np.ndarray, foreground: np.ndarray) -> np.ndarray:
             continue
         piece = pieces[box] == i
         holes = ndi.binary_fill_holes(piece) & ~piece & foreground[box] & (pieces[box] == 0)
-        if holes.any():
-            filled[box] |= holes
+        if not holes.any():
+            continue
+        hole_ids, n = ndi.label(holes)
+        width = ndi.maximum(ndi.distance_transform_edt(holes), hole_ids, np.arange(1, n + 1))
+        wide = np.concatenate([[False], np.asarray(width) >= min_hole_width])
+        filled[box] |= wide[hole_ids]
     return filled
 
 
