@@ -71,9 +71,8 @@ LEGACY_DATA = dict(
     debris=0.0,
 )
 LEGACY_AUGMENT = dict(intensity_scale=(0.8, 1.25), intensity_offset=(-0.1, 0.1), gamma=(0.8, 1.25))
-MILD_AUGMENT = dict(
-    intensity_scale=(0.55, 1.25), intensity_offset=(-0.05, 0.05), gamma=(0.75, 1.35)
-)
+# A stronger intensity augmentation, measured and rejected (AP50 0.70 vs 0.76 at 140 steps).
+STRONG_AUGMENT = dict(intensity_scale=(0.35, 1.3), intensity_offset=(-0.05, 0.05), gamma=(0.6, 1.6))
 # The post-processing before hole filling.
 LEGACY_POSTPROCESS = dict(fill_holes=False)
 
@@ -81,7 +80,7 @@ LEGACY_POSTPROCESS = dict(fill_holes=False)
 def training_data(crop, seed, data="default", augment="default", quick=False):
     """(train, val) datasets like ``training.loop.synthetic_data``, with the lever choices."""
     config = SyntheticConfig(**(LEGACY_DATA if data == "legacy" else {}))
-    aug = AugmentConfig(**{"legacy": LEGACY_AUGMENT, "mild": MILD_AUGMENT}.get(augment, {}))
+    aug = AugmentConfig(**{"legacy": LEGACY_AUGMENT, "strong": STRONG_AUGMENT}.get(augment, {}))
     pool, n_val, val_size = (2, 1, 32) if quick else (64, 8, 128)
     train_set = SyntheticNucleiDataset(
         4096, size=max(256, crop), seed=seed, crop=crop, augment=aug, pool=pool, config=config
@@ -204,7 +203,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     parser.add_argument("--save", default=None, help="folder for the trained weights (.pt)")
     parser.add_argument("--skip-gruunet", action="store_true", help="train only the U-Net")
     parser.add_argument("--data", choices=("default", "legacy"), default="default")
-    parser.add_argument("--augment", choices=("default", "legacy", "mild"), default="default")
+    parser.add_argument("--augment", choices=("default", "legacy", "strong"), default="default")
     parser.add_argument("--log", default=None, help="folder for the histories (JSON, per epoch)")
     args = parser.parse_args(argv)
     if args.threads:

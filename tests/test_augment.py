@@ -135,6 +135,6 @@ def test_contrast_draws_span_dim_to_bright():
     target = np.zeros(image.shape, np.uint8)
     augment = Augmenter(seed=3, config=config)
     tops = [augment(image, target)[0].max() for _ in range(60)]
-    assert min(tops) < 0.5 < 1.1 < max(tops)  # as dim as under a saturated object, and brighter
+    assert min(tops) < 0.6 < 1.15 < max(tops)  # dimmer, as under a saturated object, and brighter
     with pytest.raises(ValueError, match="percentiles"):
         AugmentConfig(percentiles=(50.0, 10.0))
