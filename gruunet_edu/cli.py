@@ -175,6 +175,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diameter(text: str) -> float | str | None:
+    """``--diameter``: a number of pixels, "auto" or "off"."""
+    if text in ("auto", "off"):
+        return None if text == "off" else text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"--diameter must be a positive number of pixels, 'auto' or 'off', got {text!r}"
+        )
+    return value
+
+
+def _diameter_note(scale: dict) -> str:
+    if scale["diameter"] is None:
+        return ""
+    how = "estimated" if scale["estimated"] else "given"
+    resized = f", resized x{scale['factor']:.2f}" if scale["factor"] != 1.0 else ""
+    return f" (diameter {scale['diameter']:.1f} px {how}{resized})"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     out = cli_files.output_dir(args.out)
     inputs = cli_files.image_files(args.images, out)
@@ -184,7 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import tifffile
 
     from .data.readers import read_image
-    from .evaluation.inference import predict_instances
+    from .evaluation.rescale import predict_instances_rescaled
     from .training.device import choose_device
     from .viz.plots import prediction_figure, save_figure
 
@@ -194,7 +217,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for path, stem in zip(inputs, stems, strict=True):
         image = read_image(path)  # RGB(A) becomes grey, as for train and evaluate
         try:
-            labels, probs = predict_instances(model, image, device=device, min_size=args.min_size)
+            labels, probs, scale = predict_instances_rescaled(
+                model, image, args.diameter, device=device, min_size=args.min_size
+            )
         except ValueError as err:
             raise CLIError(f"{path}: {err}") from None
         outputs = [out / f"{stem}_labels.tif", out / f"{stem}_prediction.png"]
@@ -208,7 +233,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             tifffile.imwrite(outputs[2], probs.astype(np.float32), photometric="minisblack")
         fig = prediction_figure(image, None, labels, title=path.name)
         figure_path = save_figure(fig, outputs[1])
-        print(f"{path}: {int(labels.max())} nuclei -> {outputs[0]}, {figure_path}")
+        note = _diameter_note(scale)
+        print(f"{path}: {int(labels.max())} nuclei{note} -> {outputs[0]}, {figure_path}")
     return 0
 
 
@@ -240,21 +266,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = cli_files.output_dir(args.out)
     cli_files.refuse_finished_run(out, args)
     data = out / "data"
-    paths = write_sample_dataset(data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed)
-    print(f"Sample data: {data} (32 training, 4 validation, 8 held-out test images)")
+    paths = write_sample_dataset(
+        data, n_train=32, n_val=4, n_test=8, size=256, seed=args.seed, n_shift=8
+    )
+    print(
+        f"Sample data: {data} (32 training, 4 validation, 8 held-out test images, "
+        "8 shift-test images from other parameter ranges)"
+    )
     args.data = str(data)
     model, history, _, train_paths = _run_training(args, out, "tiny", args.device)
     if history.interrupted:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
     test = cli_files.read(paths["test"])
-    print("Held-out test set:")
+    print("Held-out test set (drawn like the training data):")
     report = cli_files.write_evaluation(model, test, out, None, args.figures)
     cli_files.print_metrics(report["metrics"])
+    print("Shift test set (other sizes, brightness, illumination, 8/16-bit; generalisation):")
+    shift = cli_files.write_evaluation(
+        model, cli_files.read(paths["shift"]), out, None, 0, prefix="shift_"
+    )
+    cli_files.print_metrics(shift["metrics"])
     print(f"Done in {time.perf_counter() - start:.0f} s.")
     print(f"Checkpoint:  {train_paths['checkpoint']}")
     print(f"Loss curves: {train_paths['curves']}")
-    print(f"Metrics:     {report['paths'][0]}")
+    print(f"Metrics:     {report['paths'][0]} (shift test: {shift['paths'][0]})")
     print(f"Figure:      {report['paths'][1]}")
     print(f"Errors:      {report['paths'][-1]}")
     return 0
@@ -373,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/predict", help="output folder (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--min-size", type=_non_negative_int, default=16, help="smallest object (px)")
+    p.add_argument(
+        "--diameter",
+        type=_diameter,
+        default="auto",
+        help="typical nucleus diameter in px: images are resized so nuclei match the training "
+        "data's size, and the labels mapped back; 'auto' (default) estimates it from a first "
+        "prediction, 'off' predicts at the image's own scale",
+    )
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities")
     p.set_defaults(func=cmd_predict)
 

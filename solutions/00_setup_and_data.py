@@ -45,6 +45,7 @@ from gruunet_edu.data import (
     make_nuclei,
     percentile_normalize,
     read_dataset,
+    sample_kinds,
     three_class,
     write_sample_dataset,
 )
@@ -80,7 +81,7 @@ print(device_notice(device, default_preset(device)))
 # The same seed always gives the same image.
 
 # %%
-image, labels = make_nuclei(seed=4, size=128)
+image, labels = make_nuclei(seed=11, size=128)
 print("image :", image.shape, image.dtype)
 print("labels:", labels.shape, labels.dtype, "| nuclei:", int(labels.max()))
 
@@ -91,6 +92,35 @@ axes[0].set_title("image")
 axes[1].imshow(np.ma.masked_equal(labels, 0), cmap="tab20", interpolation="nearest")
 axes[1].set_title("instance labels")
 for ax in axes:
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# Real fluorescence images are harder than this one, and the sample data covers what they
+# have: within one image, dim nuclei at a tenth of the brightest next to a few saturated
+# (dividing) ones; nucleus sizes that change from image to image (as with another objective);
+# dense clusters where touching nuclei are separated only by a thin, slightly darker seam;
+# uneven illumination; out-of-focus nuclei and unlabelled debris; 8- and 16-bit camera counts.
+# `sample_kinds` draws one image of each kind (shown percentile-normalised; "dimmest" and
+# "brightest" are nucleus medians above the background after normalisation).
+
+# %%
+kinds = sample_kinds(seed=0, size=160)
+fig, axes = plt.subplots(2, len(kinds), figsize=(2.4 * len(kinds), 5))
+for (name, (kind_image, kind_labels)), top, bottom in zip(kinds.items(), *axes, strict=True):
+    shown = percentile_normalize(kind_image)
+    background = np.median(shown[kind_labels == 0])
+    levels = [
+        np.median(shown[kind_labels == i]) - background for i in range(1, kind_labels.max() + 1)
+    ]
+    print(
+        f"{name:<24} {str(kind_image.dtype):<8} {int(kind_labels.max()):>3} nuclei, "
+        f"dimmest {min(levels):.2f}, brightest {max(levels):.2f}"
+    )
+    top.imshow(np.clip(shown, 0, 1), cmap="gray")
+    top.set_title(name, fontsize=9)
+    bottom.imshow(np.ma.masked_equal(kind_labels, 0), cmap="tab20", interpolation="nearest")
+for ax in axes.ravel():
     ax.axis("off")
 plt.show()
 

@@ -107,3 +107,34 @@ def test_identity_config_and_input_checks(labels):
         Augmenter()(image[:10], labels)
     with pytest.raises(ValueError):
         AugmentConfig(affine_p=2.0)
+
+
+def test_intensity_range_ignores_a_few_saturated_pixels():
+    # a dim image with one saturated speck: gamma and contrast act on the dim nuclei, whose
+    # percentile range is not stretched by the speck
+    rng = np.random.default_rng(1)
+    image = 0.05 + 0.01 * rng.random((64, 64), dtype=np.float32)
+    image[20:30, 20:30] = 0.2  # a dim nucleus
+    image[0, 0] = 50.0  # one saturated speck
+    config = AugmentConfig.none().replace(
+        intensity_p=1.0, gamma=(0.5, 0.5), intensity_scale=(1.0, 1.0), intensity_offset=(0, 0)
+    )
+    out, _ = Augmenter(seed=0, config=config)(image, np.zeros((64, 64), np.uint8))
+    lo, hi = np.percentile(image, [1.0, 99.8])
+    u = (0.2 - lo) / (hi - lo)
+    expected = lo + (hi - lo) * np.sqrt(u)  # gamma 0.5 on the percentile range
+    np.testing.assert_allclose(out[25, 25], expected, rtol=1e-4)
+    assert out[0, 0] > out[25, 25]  # the speck stays the brightest (continued linearly)
+
+
+def test_contrast_draws_span_dim_to_bright():
+    config = AugmentConfig.none().replace(
+        intensity_p=1.0, gamma=(1.0, 1.0), intensity_offset=(0, 0)
+    )
+    image = np.linspace(0.0, 1.0, 1000, dtype=np.float32).reshape(40, 25)
+    target = np.zeros(image.shape, np.uint8)
+    augment = Augmenter(seed=3, config=config)
+    tops = [augment(image, target)[0].max() for _ in range(60)]
+    assert min(tops) < 0.6 < 1.15 < max(tops)  # dimmer, as under a saturated object, and brighter
+    with pytest.raises(ValueError, match="percentiles"):
+        AugmentConfig(percentiles=(50.0, 10.0))

@@ -1,4 +1,4 @@
-"""The training benchmark runs in quick mode and reports both networks."""
+"""The training benchmark runs in quick mode and reports both networks on both test sets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from _bench import load_benchmark
 def test_bench_train_quick(capsys):
     results = load_benchmark("bench_train").benchmark(["--quick"])
     out = capsys.readouterr().out
-    assert "GRUU-Net (tiny)" in out and "U-Net (same budget)" in out and "AP50" in out
+    assert "GRUU-Net (tiny)" in out and "U-Net (same budget)" in out
+    for metric in ("AP50", "mean AP", "F1@0.5", "SEG", "Dice"):
+        assert metric in out
     for arch in ("gruunet", "unet"):
-        history, test = results[arch]["history"], results[arch]["test"]
+        history, tests = results[arch]["history"], results[arch]["test"]
         assert history["step"][-1] == 2 and math.isfinite(history["train_loss"][-1])
-        assert 0.0 <= test["ap50"] <= 1.0 and 0.0 <= test["seg"] <= 1.0
+        assert {"synthetic", "shift"} <= set(tests)
+        for test in tests.values():
+            assert 0.0 <= test["ap50"] <= 1.0 and 0.0 <= test["seg"] <= 1.0
+            assert 0.0 <= test["mean_ap"] <= test["ap50"] + 1e-9

@@ -79,8 +79,8 @@ def test_pool_holds_the_first_images_of_the_on_the_fly_dataset():
 
 
 def test_synthetic_options_pass_through_and_splits_differ():
-    dense = SyntheticNucleiDataset(n=1, size=96, seed=0, density=10.0).sample(0)
-    sparse = SyntheticNucleiDataset(n=1, size=96, seed=0, density=1.0).sample(0)
+    dense = SyntheticNucleiDataset(n=1, size=96, seed=0, density=10.0, scale=(1, 1)).sample(0)
+    sparse = SyntheticNucleiDataset(n=1, size=96, seed=0, density=1.0, scale=(1, 1)).sample(0)
     assert dense.labels.max() > sparse.labels.max()
     train = synthetic_samples(1, 64, seed=0, split="train")[0]
     val = synthetic_samples(1, 64, seed=0, split="val")[0]

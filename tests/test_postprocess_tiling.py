@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from torch import nn
 
 from gruunet_edu.evaluation.inference import predict_probabilities
@@ -134,3 +135,82 @@ def test_distance_seeds_split_interiors_joined_by_a_neck():
     assert labels.max() == 2 and labels[12, 11] != labels[12, 28]
     with pytest.raises(ValueError, match="seeds must be one of"):
         probabilities_to_instances(probs, seeds="maxima")
+
+
+def _disc(shape, cy, cx, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def test_touching_pair_separated_by_a_thin_seam_gives_two_instances():
+    shape = (40, 56)
+    left, right = _disc(shape, 20, 18, 12), _disc(shape, 20, 36, 12)  # overlapping discs
+    classes = np.zeros(shape, int)
+    classes[left | right] = 1
+    classes[:, 27] = np.where(classes[:, 27] > 0, 2, 0)  # one-pixel seam of boundary class
+    labels = probabilities_to_instances(probs_from_classes(classes))
+    assert labels.max() == 2 and labels[20, 12] != labels[20, 42]
+    # a seam the network predicted only in part (a gap of 5 px in its middle): still two
+    partial = classes.copy()
+    partial[18:23, 27] = 1
+    labels = probabilities_to_instances(probs_from_classes(partial))
+    assert labels.max() == 2 and labels[20, 12] != labels[20, 42]
+
+
+@pytest.mark.parametrize("radius", [8, 16, 30])
+def test_nucleus_whose_interior_has_a_hole_stays_one_instance(radius):
+    # an elongated nucleus whose centre the network calls "boundary" (a dark nucleolus): the
+    # interior is a ring, thickest at both ends of the long axis
+    size = 4 * radius + 12
+    yy, xx = np.mgrid[:size, :size]
+    c = size // 2
+    nucleus = ((yy - c) / radius) ** 2 + ((xx - c) / (1.7 * radius)) ** 2 <= 1
+    classes = np.zeros((size, size), int)
+    classes[nucleus] = 1
+    classes[_disc((size, size), c, c, max(2, radius // 2))] = 2  # the hole
+    classes[nucleus & ~ndimage.binary_erosion(nucleus)] = 2
+    labels = probabilities_to_instances(probs_from_classes(classes))
+    assert labels.max() == 1
+    assert (labels > 0).sum() == (classes > 0).sum()
+
+
+def test_large_irregular_nucleus_is_not_over_split():
+    shape = (120, 140)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    phi = np.arctan2(yy - 60, xx - 70)
+    radius = 38 * (1 + 0.12 * np.cos(3 * phi + 0.4) + 0.08 * np.cos(4 * phi))  # wavy outline
+    classes = np.zeros(shape, int)
+    inside = np.hypot(yy - 60, xx - 70) < radius
+    classes[inside] = 1
+    classes[inside & ~ndimage.binary_erosion(inside)] = 2
+    assert probabilities_to_instances(probs_from_classes(classes)).max() == 1
+
+
+def test_tiled_post_processing_agrees_with_the_whole_image():
+    from gruunet_edu.data import make_nuclei
+    from gruunet_edu.data.targets import three_class
+    from gruunet_edu.evaluation.metrics import evaluate_instances
+
+    _, truth = make_nuclei(3, size=(300, 340))
+    probs = probs_from_classes(three_class(truth).astype(int))
+    whole = probabilities_to_instances(probs, tile=None)
+    tiled = probabilities_to_instances(probs, tile=96, overlap=48, progress=False)
+    assert tiled.dtype == np.uint16
+    assert set(np.unique(tiled)) == set(range(int(tiled.max()) + 1))  # consecutive ids
+    assert abs(int(tiled.max()) - int(whole.max())) <= 1
+    assert evaluate_instances(whole, tiled)["f1_50"] >= 0.98  # same objects at IoU 0.5
+    assert evaluate_instances(truth, tiled)["f1_50"] >= 0.95
+
+
+def test_a_diagonal_seam_is_not_a_hole():
+    # two nuclei pressed together along a diagonal: the one-pixel seam of boundary class is only
+    # 8-connected, and must not be filled as if it were a hole in one interior
+    size = 48
+    yy, xx = np.mgrid[:size, :size]
+    blob = (yy - 24) ** 2 + (xx - 24) ** 2 <= 18**2
+    classes = np.zeros((size, size), int)
+    classes[blob] = 1
+    classes[blob & (yy == xx)] = 2  # the seam
+    classes[blob & ~ndimage.binary_erosion(blob)] = 2
+    labels = probabilities_to_instances(probs_from_classes(classes), seeds="interior")
+    assert labels.max() == 2 and labels[30, 14] != labels[14, 30]

@@ -40,7 +40,7 @@ def test_same_seed_same_sample_different_seed_different_sample():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_every_label_is_one_connected_component_of_min_area(seed):
-    _, labels = make_nuclei(seed, size=128, density=9.0, cluster_fraction=0.8)
+    _, labels = make_nuclei(seed, size=128, density=9.0, cluster_fraction=0.8, scale=(1.0, 1.0))
     assert labels.max() > 5
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         mask = labels[sl] == i
@@ -55,16 +55,17 @@ def test_nuclei_are_brighter_than_background():
 
 
 def test_density_option_changes_the_number_of_nuclei():
-    sparse, _ = _mean_count_and_area(range(6), density=2.0)
-    dense, _ = _mean_count_and_area(range(6), density=8.0)
+    sparse, _ = _mean_count_and_area(range(6), density=2.0, scale=(1.0, 1.0))
+    dense, _ = _mean_count_and_area(range(6), density=8.0, scale=(1.0, 1.0))
     assert dense > 2.0 * sparse
     # expected count: density per 100 x 100 px (some are clipped or merged, none are invented)
     assert 0.6 * 8.0 * 1.6384 < dense < 1.2 * 8.0 * 1.6384
 
 
 def test_radius_option_changes_nucleus_size():
-    _, small = _mean_count_and_area(range(4), radius=(5.0, 6.0), mitotic_fraction=0.0)
-    _, large = _mean_count_and_area(range(4), radius=(12.0, 14.0), mitotic_fraction=0.0)
+    fixed = dict(mitotic_fraction=0.0, scale=(1.0, 1.0))
+    _, small = _mean_count_and_area(range(4), radius=(5.0, 6.0), **fixed)
+    _, large = _mean_count_and_area(range(4), radius=(12.0, 14.0), **fixed)
     assert large > 3.0 * small
     assert 0.5 * np.pi * 5.5**2 < small < 1.5 * np.pi * 5.5**2
 
@@ -95,9 +96,125 @@ def test_size_option_and_presets():
 
 
 def test_sequence_keeps_ids_and_moves_nuclei():
-    images, labels = make_nuclei_sequence(0, frames=3, size=96, drift=2.0)
+    images, labels = make_nuclei_sequence(0, frames=3, size=96, drift=2.0, scale=(1.0, 1.0))
     assert images.shape == labels.shape == (3, 96, 96)
     assert labels.dtype == np.uint16
     assert not np.array_equal(labels[0], labels[2])
     shared = set(np.unique(labels[0])) & set(np.unique(labels[1])) - {0}
     assert len(shared) > 0
+
+
+def _nucleus_medians(image, labels):
+    return np.array([np.median(image[labels == i]) for i in range(1, int(labels.max()) + 1)])
+
+
+def test_brightness_spreads_tenfold_within_one_image_next_to_saturated_nuclei():
+    image, labels = make_nuclei(0, size=384, noise=0.0, illumination=0.0, mitotic_fraction=0.08)
+    level = _nucleus_medians(image, labels) - np.median(image[labels == 0])
+    assert np.percentile(level, 90) > 4 * np.percentile(level, 10)
+    assert level.min() < 0.15 and (level > 0.5).any()
+    assert (image == 1.0).sum() > 20  # saturated (mitotic-like) nuclei
+
+
+def test_size_scale_varies_from_image_to_image_beyond_the_old_range():
+    medians = [np.median(np.bincount(make_nuclei(s, size=192)[1].ravel())[1:]) for s in range(8)]
+    assert max(medians) > 2.0 * min(medians)
+    assert max(medians) > np.pi * 16**2  # radius above 16 px (the former largest was 13)
+
+
+def test_touching_nuclei_are_separated_by_a_darker_seam():
+    flat = dict(
+        noise=0.0,
+        blur=0.0,
+        texture=0.0,
+        illumination=0.0,
+        debris=0.0,
+        background_variation=0.0,
+        density=9.0,
+        cluster_fraction=0.9,
+        mitotic_fraction=0.0,
+        defocus_fraction=0.0,
+        size=128,
+    )
+    image, labels = make_nuclei(1, seam=(0.3, 0.3), **flat)
+    plain, labels2 = make_nuclei(1, seam=(0.0, 0.0), **flat)
+    assert np.array_equal(labels, labels2)
+    ratio = (image - 0.08)[labels > 0] / (plain - 0.08)[labels > 0]
+    np.testing.assert_allclose(np.where(ratio < 0.85, ratio, 1.0), ratio, rtol=1e-3)
+    np.testing.assert_allclose(np.where(ratio < 0.85, 0.7, ratio), ratio, rtol=1e-3)
+    darker = np.zeros(labels.shape, bool)
+    darker[labels > 0] = ratio < 0.85
+    # every darker pixel touches another nucleus (4-neighbourhood), and there are such pixels
+    padded = np.pad(labels.astype(int), 1)
+    own = padded[1:-1, 1:-1]
+    other = np.zeros(labels.shape, bool)
+    for dy, dx in ((0, 1), (1, 0), (1, 2), (2, 1)):
+        nb = padded[dy : dy + labels.shape[0], dx : dx + labels.shape[1]]
+        other |= (nb > 0) & (nb != own)
+    assert darker.sum() > 20 and np.array_equal(darker, other & (labels > 0))
+
+
+def test_uneven_illumination_scales_the_nuclei_smoothly():
+    flat = dict(noise=0.0, debris=0.0, seam=(0.0, 0.0), size=160, density=8.0)
+    lit, labels = make_nuclei(2, illumination=0.5, **flat)
+    even, labels2 = make_nuclei(2, illumination=0.0, **flat)
+    assert np.array_equal(labels, labels2)
+    centres = ndimage.center_of_mass(labels > 0, labels, range(1, int(labels.max()) + 1))
+    ratio = [lit[int(y), int(x)] / even[int(y), int(x)] for y, x in centres]
+    assert np.ptp(ratio) > 0.2  # some nuclei lit more than others
+    assert np.array_equal(make_nuclei(2, illumination=0.5, **flat)[0], lit)
+
+
+def test_debris_adds_unlabelled_specks():
+    image, labels = make_nuclei(3, density=0.0, debris=8.0, noise=0.0, size=128)
+    clean, _ = make_nuclei(3, density=0.0, debris=0.0, noise=0.0, size=128)
+    assert labels.max() == 0
+    specks, n = ndimage.label(image - clean > 0.05)
+    assert n >= 3 and (image - clean).max() > 0.3
+
+
+@pytest.mark.parametrize("bits, dtype", [(8, np.uint8), (16, np.uint16)])
+def test_bit_depth_gives_camera_counts(bits, dtype):
+    image, labels = make_nuclei(4, size=128, bit_depth=bits, mitotic_fraction=0.4)
+    float_image, float_labels = make_nuclei(4, size=128, mitotic_fraction=0.4)
+    assert image.dtype == dtype and np.array_equal(labels, float_labels)
+    saturated = float_image == 1.0
+    assert saturated.any() and (image[saturated] == image.max()).all()
+    if bits == 8:
+        assert image.max() == 255
+    else:
+        assert image.max() > 4000  # more than 8 bits of range used
+    assert _nucleus_medians(image, labels).mean() > np.median(image[labels == 0])
+    with pytest.raises(ValueError, match="bit_depth"):
+        SyntheticConfig(bit_depth=12)
+
+
+def test_shift_preset_draws_from_other_ranges_than_training():
+    from gruunet_edu.data.normalize import percentile_normalize
+
+    shift, default = SyntheticConfig.preset("shift"), SyntheticConfig()
+    assert shift.radius[0] * shift.scale[0] > default.radius[0] * default.scale[0]
+    assert shift.illumination > default.illumination and shift.blur > default.blur
+    assert shift.brightness[0] < default.brightness[0]
+    areas, dim = [], []
+    for seed in range(4):
+        image, labels = make_nuclei(seed, shift, size=256)
+        areas.extend(np.bincount(labels.ravel())[1:])
+        level = _nucleus_medians(percentile_normalize(image), labels)
+        dim.extend(level - np.median(percentile_normalize(image)[labels == 0]) < 0.2)
+    assert 300 < np.median(areas) < 650  # radius about 12 px, as in the DSB 2018 images
+    assert np.mean(dim) > 0.25  # many nuclei only a little above background after normalising
+
+
+def test_shift_test_set_is_written_with_its_camera_dtypes(tmp_path):
+    from gruunet_edu.data import read_dataset, shift_samples, synthetic_test_sets
+    from gruunet_edu.data.sample_data import write_sample_dataset
+
+    paths = write_sample_dataset(tmp_path, 1, 0, 0, size=64, n_shift=2)
+    read, expected = read_dataset(paths["shift"]), shift_samples(2, 64)
+    assert [s.image.dtype for s in expected] == [np.uint8, np.uint16]
+    for got, want in zip(read, expected, strict=True):
+        assert np.array_equal(got.image, want.image) and np.array_equal(got.labels, want.labels)
+    sets = synthetic_test_sets(2, 64)
+    assert set(sets) == {"synthetic", "shift"}
+    assert not np.array_equal(sets["synthetic"][0].labels, sets["shift"][0].labels)

@@ -6,7 +6,9 @@ from .dataset import (
     NucleiDataset,
     SyntheticNucleiDataset,
     make_loader,
+    shift_samples,
     synthetic_samples,
+    synthetic_test_sets,
 )
 from .normalize import percentile_normalize, percentile_range
 from .readers import (
@@ -24,10 +26,12 @@ from .readers import (
 from .sample_data import write_sample_dataset
 from .sampler import StepBatchSampler
 from .synthetic import (
+    SAMPLE_KINDS,
     SYNTHETIC_PRESETS,
     SyntheticConfig,
     make_nuclei,
     make_nuclei_sequence,
+    sample_kinds,
 )
 from .targets import (
     BACKGROUND,
@@ -42,6 +46,7 @@ from .targets import (
 )
 
 __all__ = [
+    "SAMPLE_KINDS",
     "AugmentConfig",
     "Augmenter",
     "BACKGROUND",
@@ -73,7 +78,10 @@ __all__ = [
     "read_image",
     "read_labels",
     "read_pairs",
+    "sample_kinds",
+    "shift_samples",
     "synthetic_samples",
+    "synthetic_test_sets",
     "three_class",
     "write_sample_dataset",
 ]

@@ -29,7 +29,7 @@ from .sampler import StepBatchSampler
 from .synthetic import SyntheticConfig, make_nuclei
 from .targets import TARGET_KINDS, boundary_weights, make_target
 
-SPLITS = {"train": 0, "val": 1, "test": 2}  # synthetic seed streams: splits never share images
+SPLITS = {"train": 0, "val": 1, "test": 2, "shift": 3}  # seed streams: splits never share images
 _NORM_EPS = 1e-6
 
 
@@ -60,6 +60,33 @@ def synthetic_samples(
         image, labels = make_nuclei((seed, sid, i), config, size=size, **overrides)
         out.append(Sample(image, labels, f"{split}_{i:03d}"))
     return out
+
+
+def shift_samples(n: int, size: int | tuple[int, int] = 256, seed: int = 0) -> list[Sample]:
+    """The shift test set: `n` images of ``SyntheticConfig.shift()`` (other parameter ranges than
+    training; see there), alternately 8-bit and 16-bit camera counts, from their own seed stream.
+    """
+    base = SyntheticConfig.shift()
+    out = []
+    for i in range(n):
+        config = base.replace(bit_depth=8 if i % 2 == 0 else 16)
+        image, labels = make_nuclei((seed, SPLITS["shift"], i), config, size=size)
+        out.append(Sample(image, labels, f"shift_{i:03d}"))
+    return out
+
+
+def synthetic_test_sets(
+    n: int = 8, size: int | tuple[int, int] = 256, seed: int = 0
+) -> dict[str, list[Sample]]:
+    """The two held-out synthetic test sets: ``{"synthetic": ..., "shift": ...}``.
+
+    "synthetic" is drawn like the training data (the "test" split of the default config),
+    "shift" from other parameter ranges (:func:`shift_samples`), to measure generalisation.
+    """
+    return {
+        "synthetic": synthetic_samples(n, size, seed, "test"),
+        "shift": shift_samples(n, size, seed),
+    }
 
 
 def _crop_shape(crop: int | tuple[int, int] | None) -> tuple[int, int] | None:

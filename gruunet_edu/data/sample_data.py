@@ -4,6 +4,7 @@
     out/train/masks/000.tif    uint16 instance labels (H, W), 0 = background
     out/val/...                the same for the validation and test splits
     out/test/...
+    out/shift/...              optional: the shift test set (`shift_samples`), uint8/uint16 images
 
 The splits come from separate seed streams (see `synthetic_samples`), so they never share an
 image, and the files hold exactly the arrays ``synthetic_samples(n, size, seed, split)`` returns.
@@ -19,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import synthetic_samples
+from .dataset import shift_samples, synthetic_samples
 from .synthetic import SyntheticConfig
 
 # The list of files this module wrote, kept in the output folder: only these are ever replaced
 # or removed when the sample data is written again; a user's own files are never touched.
 MANIFEST = ".gruunet-sample-data.json"
-_OWN_NAME = re.compile(r"^(train|val|test)/(images|masks)/\d{3,}\.tif$")
+_OWN_NAME = re.compile(r"^(train|val|test|shift)/(images|masks)/\d{3,}\.tif$")
 
 
 def _own_files(root: Path) -> set[str]:
@@ -55,6 +56,7 @@ def write_sample_dataset(
     size: int | tuple[int, int] = 256,
     seed: int = 0,
     config: SyntheticConfig | None = None,
+    n_shift: int = 0,
     **overrides: Any,
 ) -> dict[str, Path]:
     """Write train/val/test splits of synthetic nuclei as TIFF image/mask pairs.
@@ -66,13 +68,17 @@ def write_sample_dataset(
     Very small images (below about 64 x 64 px at the default density) may hold no nucleus; read
     those back with ``read_dataset(..., allow_empty=True)``.
 
+    ``n_shift`` images of the shift test set (other parameter ranges than training, 8- and
+    16-bit camera counts; `config` and `overrides` do not apply to it) go to out/shift.
+
     Returns:
-        {"root": out, "train": out/train, "val": out/val, "test": out/test} (written splits only).
+        {"root": out, "train": out/train, "val": out/val, "test": out/test, "shift": out/shift}
+        (written splits only).
     """
     import tifffile
 
     root = Path(out)
-    counts = {"train": n_train, "val": n_val, "test": n_test}
+    counts = {"train": n_train, "val": n_val, "test": n_test, "shift": n_shift}
     for split, n in counts.items():
         if n < 0:
             raise ValueError(f"n_{split} must be >= 0, got {n}")
@@ -96,10 +102,16 @@ def write_sample_dataset(
         folders = root / split / "images", root / split / "masks"
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
-        samples = synthetic_samples(counts[split], size, seed, split, config, **overrides)
+        if split == "shift":
+            samples = shift_samples(counts[split], size, seed)
+        else:
+            samples = synthetic_samples(counts[split], size, seed, split, config, **overrides)
         for i, sample in enumerate(samples):
             name = f"{i:03d}.tif"
-            tifffile.imwrite(folders[0] / name, sample.image.astype(np.float32))
+            image = sample.image
+            if not np.issubdtype(image.dtype, np.integer):  # camera counts keep their dtype
+                image = image.astype(np.float32)
+            tifffile.imwrite(folders[0] / name, image)
             tifffile.imwrite(folders[1] / name, sample.labels.astype(np.uint16))
         paths[split] = root / split
     root.mkdir(parents=True, exist_ok=True)

@@ -10,16 +10,28 @@ A sample is an image (float32, about [0, 1]) and its instance labels (uint16, 0 
 
    (a few low-frequency harmonics make the outline irregular; k = 1 would only shift the centre);
 2. some nuclei are placed touching an earlier one (clusters), a few are small and very bright
-   (mitotic-like), the rest are spread over the image;
+   (mitotic-like, brighter than the detector's saturation), the rest are spread over the image.
+   Every image draws its own size scale s (log-uniform in `scale`): radii are multiplied by s and
+   the density divided by s^2, so one image holds small nuclei and another large ones, as
+   images at other magnifications do. Brightness is log-uniform in `brightness`, so within one
+   image dim nuclei at a tenth of the brightest lie next to bright ones;
 3. overlaps are resolved by drawing order (a later nucleus lies on top); every label is then reduced
    to its largest 4-connected piece, labels smaller than `min_area` are dropped and the rest are
    renumbered 1..N, so each label is one connected component;
-4. intensity = brightness x radial profile x chromatin-like texture, blurred by the point-spread
-   function (a Gaussian; out-of-focus nuclei get a wider one), on top of an uneven background;
+4. intensity = brightness x radial profile x chromatin-like texture x illumination, blurred by
+   the point-spread function (a Gaussian; out-of-focus nuclei get a wider one), on top of an
+   uneven background. Where two nuclei touch, a thin seam (the pixels of either nucleus next to
+   the other) is darker by a factor 1 - `seam`, as the membranes between pressed nuclei are in a
+   real image; the illumination is a smooth multiplicative field (uneven excitation, vignetting)
+   of amplitude `illumination`; small unlabelled specks (`debris`), some of them very bright,
+   are added as well;
 5. Poisson-Gaussian noise: shot noise with variance intensity / photons plus Gaussian read noise,
    drawn in the normal approximation of the Poisson counts (Foi et al., "Practical
    Poissonian-Gaussian noise modeling", IEEE TIP 2008); at the default 200 photons for intensity 1
-   the background still collects about 16 photons, where the approximation is close.
+   the background still collects about 16 photons, where the approximation is close;
+6. with ``bit_depth`` 8 or 16, the image is what a camera stores: counts = offset + gain * I,
+   rounded and clipped to the range (saturation -> 255 for 8 bit; for 16 bit a random full
+   scale between 4095 and 65535, as 12- to 16-bit sensors give), as uint8 or uint16.
 
 Everything is vectorised numpy/scipy (one small Python loop over nuclei, each working on its own
 bounding box), so a 256 x 256 sample takes a few milliseconds on one core.
@@ -47,24 +59,30 @@ class SyntheticConfig:
 
     size: int | tuple[int, int] = 256  # image side, or (height, width)
     density: float = 5.0  # mean number of nuclei per 100 x 100 px
-    radius: tuple[float, float] = (7.0, 13.0)  # range of the mean nucleus radius sqrt(a*b)
+    radius: tuple[float, float] = (6.0, 13.0)  # range of the mean nucleus radius sqrt(a*b)
+    scale: tuple[float, float] = (0.8, 1.9)  # per-image size factor (log-uniform; density / s^2)
     elongation: tuple[float, float] = (1.0, 1.7)  # range of the axis ratio a/b
     irregularity: float = (
         0.07  # typical amplitude A_k of the outline harmonics (fraction of radius)
     )
-    cluster_fraction: float = 0.35  # fraction of nuclei placed touching an earlier one
-    touch_overlap: float = 0.12  # how far touching nuclei overlap (fraction of the sum of radii)
-    mitotic_fraction: float = 0.05  # fraction of small, round, very bright nuclei
-    brightness: tuple[float, float] = (0.3, 0.8)  # range of nucleus brightness (above background)
+    cluster_fraction: float = 0.4  # fraction of nuclei placed touching an earlier one
+    touch_overlap: float = 0.15  # mean overlap of touching nuclei (fraction of the sum of radii)
+    seam: tuple[float, float] = (0.1, 0.35)  # darkening of the seam where nuclei touch (range)
+    mitotic_fraction: float = 0.05  # fraction of small, round, saturating bright nuclei
+    brightness: tuple[float, float] = (0.09, 0.85)  # nucleus brightness above background (log-u.)
+    mitotic_brightness: tuple[float, float] = (1.2, 3.0)  # mitotic brightness (x saturation)
     texture: float = 0.25  # contrast of the chromatin-like inner texture
     blur: float = 1.0  # Gaussian PSF sigma for in-focus nuclei
     defocus_fraction: float = 0.15  # fraction of out-of-focus nuclei
     defocus_blur: float = 2.5  # Gaussian PSF sigma for out-of-focus nuclei
     background: float = 0.08  # mean background level
     background_variation: float = 0.04  # amplitude of the smooth, uneven background
+    illumination: float = 0.3  # amplitude of the smooth multiplicative illumination field
+    debris: float = 1.0  # mean number of unlabelled specks per 100 x 100 px
     noise: float = 1.0  # noise level: photons = 200 / noise**2, read noise = 0.01 * noise; 0 = none
     saturation: float | None = 1.0  # detector saturation (image clipped to [0, saturation])
     min_area: int = 15  # labels with fewer pixels are removed (image and labels)
+    bit_depth: int | None = None  # None: float32 image; 8 or 16: uint8 / uint16 camera counts
 
     def __post_init__(self) -> None:
         def _range(name: str, lo_min: float) -> None:
@@ -79,12 +97,33 @@ class SyntheticConfig:
         if h < 1 or w < 1:
             raise ValueError(f"SyntheticConfig.size must be positive, got {self.size}")
         _range("radius", 1.0)
+        _range("scale", 0.05)
         _range("elongation", 1.0)
-        _range("brightness", 0.0)
+        _range("brightness", 1e-4)
+        _range("mitotic_brightness", 0.0)
+        _range("seam", 0.0)
+        if self.seam[1] > 1.0:
+            raise ValueError(f"SyntheticConfig.seam must lie in [0, 1], got {self.seam}")
+        if self.bit_depth not in (None, 8, 16):
+            raise ValueError(
+                f"SyntheticConfig.bit_depth must be None, 8 or 16, got {self.bit_depth}"
+            )
+        if self.bit_depth is not None and self.saturation is None:
+            raise ValueError("SyntheticConfig.bit_depth needs a saturation level (the full scale)")
         for name in ("cluster_fraction", "mitotic_fraction", "defocus_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticConfig.{name} must be in [0, 1]")
-        for name in ("density", "noise", "blur", "defocus_blur", "irregularity", "texture"):
+        for name in (
+            "density",
+            "noise",
+            "blur",
+            "defocus_blur",
+            "irregularity",
+            "texture",
+            "illumination",
+            "debris",
+            "touch_overlap",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"SyntheticConfig.{name} must be >= 0")
 
@@ -107,9 +146,15 @@ class SyntheticConfig:
 
     @classmethod
     def easy(cls, **overrides: Any) -> SyntheticConfig:
-        """Sparse, round, bright, clean nuclei: few touch."""
+        """Sparse, round, bright, clean nuclei of one size: few touch."""
         params = dict(
             density=2.5,
+            radius=(7.0, 13.0),
+            scale=(1.0, 1.0),
+            brightness=(0.3, 0.8),
+            seam=(0.0, 0.0),
+            illumination=0.0,
+            debris=0.0,
             elongation=(1.0, 1.3),
             irregularity=0.04,
             cluster_fraction=0.1,
@@ -141,8 +186,43 @@ class SyntheticConfig:
         return cls(**{**params, **overrides})
 
     @classmethod
+    def shift(cls, **overrides: Any) -> SyntheticConfig:
+        """The shift test: parameter ranges the default (training) task does not draw from.
+
+        Modelled on fluorescence images of the 2018 Data Science Bowl kind: nuclei of one typical
+        radius of 10-15 px per image, crowded, many dim ones (down to 1/16 of the brightest) next
+        to a few tiny saturated ones that set the top of the percentile range, a stronger uneven
+        illumination, a wider PSF, rounder and smoother outlines, fainter texture, fewer photons,
+        and 8- or 16-bit camera counts (``bit_depth``; the test set draws both).
+        """
+        params = dict(
+            density=4.5,
+            radius=(10.0, 15.0),
+            scale=(0.95, 1.15),
+            elongation=(1.0, 1.45),
+            irregularity=0.05,
+            cluster_fraction=0.5,
+            touch_overlap=0.2,
+            seam=(0.05, 0.2),
+            mitotic_fraction=0.04,
+            brightness=(0.05, 0.8),
+            mitotic_brightness=(2.0, 4.0),
+            texture=0.12,
+            blur=1.6,
+            defocus_fraction=0.1,
+            defocus_blur=3.5,
+            background=0.05,
+            background_variation=0.02,
+            illumination=0.45,
+            debris=0.5,
+            noise=1.6,
+            bit_depth=8,
+        )
+        return cls(**{**params, **overrides})
+
+    @classmethod
     def preset(cls, name: str, **overrides: Any) -> SyntheticConfig:
-        """One of `SYNTHETIC_PRESETS` ("easy", "default", "hard") with optional field overrides."""
+        """One of `SYNTHETIC_PRESETS` ("easy", "default", "hard", "shift") with field overrides."""
         if name not in SYNTHETIC_PRESETS:
             raise ValueError(
                 f"unknown synthetic preset {name!r}; choose one of {SYNTHETIC_PRESETS}"
@@ -150,7 +230,7 @@ class SyntheticConfig:
         return getattr(cls, name)(**overrides)
 
 
-SYNTHETIC_PRESETS = ("easy", "default", "hard")
+SYNTHETIC_PRESETS = ("easy", "default", "hard", "shift")
 
 
 @dataclass
@@ -177,11 +257,18 @@ def _resolve(config: SyntheticConfig | None, overrides: dict[str, Any]) -> Synth
     return config.replace(**overrides) if overrides else config
 
 
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int | None = None):
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+
+
 def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     """Draw the number, shape, brightness and position of the nuclei."""
     h, w = cfg.shape
-    n = int(rng.poisson(cfg.density * h * w / 1e4))
-    r_lo, r_hi = cfg.radius
+    scale = float(_log_uniform(rng, *cfg.scale))  # this image's size factor
+    # at least one nucleus (for density > 0), so that small images are never empty
+    n = int(rng.poisson(cfg.density * h * w / 1e4 / scale**2))
+    n = max(n, 1) if cfg.density > 0 else 0
+    r_lo, r_hi = cfg.radius[0] * scale, cfg.radius[1] * scale
     mitotic = rng.random(n) < cfg.mitotic_fraction
     # size, elongation (area-preserving: a*b = r^2), orientation
     r = rng.uniform(r_lo, r_hi, n)
@@ -195,9 +282,11 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     amps = cfg.irregularity * rng.uniform(0.3, 1.0, (n, k)) / np.arange(1, k + 1) ** 0.5
     amps[mitotic] *= 0.5
     phases = rng.uniform(0.0, 2 * np.pi, (n, k))
-    # brightness; mitotic-like nuclei are much brighter (condensed chromatin)
-    bright = rng.uniform(*cfg.brightness, n)
-    bright[mitotic] = rng.uniform(1.6, 2.4, int(mitotic.sum())) * cfg.brightness[1]
+    # brightness, log-uniform: as many nuclei between 0.1 and 0.2 as between 0.4 and 0.8;
+    # mitotic-like nuclei (condensed chromatin) exceed the detector's saturation
+    bright = _log_uniform(rng, *cfg.brightness, n)
+    top = 1.0 if cfg.saturation is None else cfg.saturation
+    bright[mitotic] = rng.uniform(*cfg.mitotic_brightness, int(mitotic.sum())) * top
     defocus = (rng.random(n) < cfg.defocus_fraction) & ~mitotic
     tex_offset = rng.integers(0, _TEXTURE_TILE, (n, 2))
     # positions: clustered (touching an earlier nucleus) or spread (few overlaps)
@@ -206,12 +295,13 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     cand_x = rng.uniform(-0.5 * r_lo, w + 0.5 * r_lo, (n, 8))
     angle = rng.uniform(0.0, 2 * np.pi, n)
     parent_u = rng.random(n)
+    overlap = rng.uniform(0.0, 2.0 * cfg.touch_overlap, n).clip(0.0, 0.6)
     cy, cx = np.empty(n), np.empty(n)
     reach = a * (1.0 + amps.sum(1))  # outer radius of each nucleus
     for i in range(n):
         if i > 0 and cluster[i]:
             j = int(parent_u[i] * i)  # touch nucleus j: centres at about the sum of the radii
-            d = (1.0 - cfg.touch_overlap) * (r[i] + r[j])
+            d = (1.0 - overlap[i]) * (r[i] + r[j])
             cy[i] = cy[j] + d * np.sin(angle[i])
             cx[i] = cx[j] + d * np.cos(angle[i])
         elif i > 0:
@@ -220,8 +310,9 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
             ratio = (dist / (reach[i] + reach[:i])).min(1)  # (8,)
             best = int(np.argmax(ratio >= 1.0)) if (ratio >= 1.0).any() else int(np.argmax(ratio))
             cy[i], cx[i] = cand_y[i, best], cand_x[i, best]
-        else:
-            cy[i], cx[i] = cand_y[i, 0], cand_x[i, 0]
+        else:  # the first nucleus lies well inside the image
+            cy[i] = np.clip(cand_y[i, 0], min(r[i], h / 2), max(h - r[i], h / 2))
+            cx[i] = np.clip(cand_x[i, 0], min(r[i], w / 2), max(w - r[i], w / 2))
     return _Nuclei(cy, cx, a, b, theta, amps, phases, bright, defocus, tex_offset)
 
 
@@ -234,19 +325,8 @@ def _texture_tile(rng: np.random.Generator, texture: float) -> np.ndarray:
 
 
 def _background(rng: np.random.Generator, cfg: SyntheticConfig) -> np.ndarray:
-    """Smooth uneven background: a tilted plane plus two broad Gaussian bumps (H, W)."""
-    h, w = cfg.shape
-    y = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]  # (H, 1)
-    x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]  # (1, W)
-    gy, gx = rng.uniform(-1.0, 1.0, 2)
-    field = gy * y + gx * x  # (H, W)
-    for _ in range(2):
-        my, mx = rng.uniform(-0.5, 0.5, 2)
-        s = rng.uniform(0.2, 0.4)
-        amp = rng.uniform(-1.0, 1.0)
-        field = field + amp * np.exp(-((y - my) ** 2) / (2 * s**2)) * np.exp(
-            -((x - mx) ** 2) / (2 * s**2)
-        )
+    """Smooth uneven background: mean level plus a smooth field (H, W)."""
+    field = _smooth_field(rng, cfg.shape)
     return (cfg.background + cfg.background_variation * field).astype(np.float32)
 
 
@@ -306,6 +386,58 @@ def _cleanup(ids: np.ndarray, min_area: int) -> np.ndarray:
     return ids
 
 
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A smooth random field in about [-1, 1]: a tilted plane plus two broad Gaussian bumps."""
+    h, w = shape
+    y = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]  # (H, 1)
+    x = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]  # (1, W)
+    gy, gx = rng.uniform(-1.0, 1.0, 2)
+    field = gy * y + gx * x  # (H, W)
+    for _ in range(2):
+        my, mx = rng.uniform(-0.5, 0.5, 2)
+        sigma = rng.uniform(0.2, 0.4)
+        amp = rng.uniform(-1.0, 1.0)
+        field = field + amp * np.exp(-((y - my) ** 2) / (2 * sigma**2)) * np.exp(
+            -((x - mx) ** 2) / (2 * sigma**2)
+        )
+    return field.astype(np.float32)
+
+
+def _seams(ids: np.ndarray) -> np.ndarray:
+    """Pixels of a nucleus with a 4-neighbour in another nucleus (bool (H, W))."""
+    seam = np.zeros(ids.shape, bool)
+    for axis in (0, 1):
+        a = ids[1:, :] if axis == 0 else ids[:, 1:]
+        b = ids[:-1, :] if axis == 0 else ids[:, :-1]
+        touch = (a != b) & (a > 0) & (b > 0)
+        if axis == 0:
+            seam[1:, :] |= touch
+            seam[:-1, :] |= touch
+        else:
+            seam[:, 1:] |= touch
+            seam[:, :-1] |= touch
+    return seam
+
+
+def _debris(rng: np.random.Generator, cfg: SyntheticConfig) -> np.ndarray:
+    """Unlabelled specks: small Gaussian spots, log-uniform brightness up to saturation (H, W)."""
+    h, w = cfg.shape
+    out = np.zeros((h, w), np.float32)
+    n = int(rng.poisson(cfg.debris * h * w / 1e4))
+    if n == 0:
+        return out
+    fine = rng.random(n) < 0.6  # 60 % sharp specks, the rest larger, softer blobs
+    ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+    amp = _log_uniform(rng, 0.05, 1.5, n).astype(np.float32)
+    for sigma, part in ((0.8, fine), (1.8, ~fine)):
+        if not part.any():
+            continue
+        spots = np.zeros((h, w), np.float32)
+        np.add.at(spots, (ys[part], xs[part]), amp[part] * np.float32(2 * np.pi * sigma**2))
+        out += ndimage.gaussian_filter(spots, sigma)  # peak about amp
+    return out
+
+
 def _render(
     ids: np.ndarray,
     rel: np.ndarray,
@@ -314,12 +446,19 @@ def _render(
     background: np.ndarray,
     cfg: SyntheticConfig,
     rng: np.random.Generator,
+    illumination: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Intensity image from the drawn nuclei: texture, PSF blur, background, noise (H, W)."""
+    """Intensity image from the drawn nuclei: texture, seams, illumination, PSF blur, background,
+    debris, noise (H, W)."""
     fg = ids > 0
     bright = np.concatenate([[0.0], nuc.bright]).astype(np.float32)[ids]  # (H, W)
     # flat top with a soft fall-off towards the rim, times the chromatin texture
     signal = np.where(fg, bright * (1.0 - 0.3 * rel**4) * tex, np.float32(0.0))
+    if cfg.seam[1] > 0:
+        depth = np.float32(rng.uniform(*cfg.seam))  # this image's seam contrast
+        signal[_seams(ids)] *= np.float32(1.0) - depth
+    if illumination is not None:
+        signal *= illumination
     defocused = np.concatenate([[False], nuc.defocus])[ids]
     image = background.copy()
     if cfg.blur > 0:
@@ -328,6 +467,8 @@ def _render(
         image += np.where(defocused, 0.0, signal)
     if defocused.any():
         image += ndimage.gaussian_filter(np.where(defocused, signal, 0.0), cfg.defocus_blur)
+    if cfg.debris > 0:
+        image += _debris(rng, cfg)
     image = np.clip(image, 0.0, None)
     if cfg.noise > 0:
         # Poisson-Gaussian noise, variance = I / photons + read^2 (shot noise + read noise), in its
@@ -339,6 +480,26 @@ def _render(
     if cfg.saturation is not None:
         image = np.clip(image, 0.0, cfg.saturation)
     return image.astype(np.float32, copy=False)
+
+
+def _illumination(rng: np.random.Generator, cfg: SyntheticConfig) -> np.ndarray | None:
+    """Multiplicative illumination field 1 + illumination * field, at least 0.2 (H, W)."""
+    if cfg.illumination <= 0:
+        return None
+    field = 1.0 + np.float32(cfg.illumination) * _smooth_field(rng, cfg.shape)
+    return np.clip(field, 0.2, None).astype(np.float32)
+
+
+def _digitize(image: np.ndarray, cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
+    """Camera counts of an image in [0, saturation]: uint8 or uint16 (see the module docstring)."""
+    if cfg.bit_depth is None:
+        return image
+    assert cfg.saturation is not None
+    full = 255.0 if cfg.bit_depth == 8 else float(rng.uniform(4095.0, 65535.0))
+    offset = float(rng.uniform(0.0, 0.04)) * full  # camera offset (dark level)
+    counts = np.rint(offset + image * np.float32((full - offset) / cfg.saturation))
+    dtype = np.uint8 if cfg.bit_depth == 8 else np.uint16
+    return np.clip(counts, 0, np.iinfo(dtype).max).astype(dtype)
 
 
 def _consecutive(ids: np.ndarray) -> np.ndarray:
@@ -364,7 +525,8 @@ def make_nuclei(
         **overrides: fields of the config to change, e.g. ``size=128, density=6``.
 
     Returns:
-        image: float32 (H, W), background about 0.05-0.15, nuclei up to 1 (saturated).
+        image: float32 (H, W), background about 0.05-0.15, nuclei up to 1 (saturated); with
+            ``bit_depth`` 8 or 16, uint8 or uint16 camera counts instead.
         labels: uint16 (H, W), 0 = background, nuclei 1..N (consecutive, each one 4-connected
             component; drawing order: a higher id was drawn later, on top).
     """
@@ -373,11 +535,12 @@ def make_nuclei(
     nuc = _sample_nuclei(rng, cfg)
     tile = _texture_tile(rng, cfg.texture)
     background = _background(rng, cfg)
+    illumination = _illumination(rng, cfg)
     ids, rel, tex = _rasterize(nuc, cfg.shape, tile)
     ids = _cleanup(ids, cfg.min_area)
-    image = _render(ids, rel, tex, nuc, background, cfg, rng)
+    image = _render(ids, rel, tex, nuc, background, cfg, rng, illumination)
     labels = _consecutive(ids)
-    return image, labels
+    return _digitize(image, cfg, rng), labels
 
 
 def make_nuclei_sequence(
@@ -393,7 +556,7 @@ def make_nuclei_sequence(
     jitter and rotation each frame; background and texture stay, noise is new in every frame.
 
     Returns:
-        images: float32 (T, H, W).
+        images: float32 (T, H, W) (uint8 / uint16 with ``bit_depth``).
         labels: uint16 (T, H, W); a nucleus keeps its id in every frame. Ids are consecutive over
             the whole sequence (a nucleus that has left the image in one frame is missing there).
     """
@@ -404,10 +567,12 @@ def make_nuclei_sequence(
     nuc = _sample_nuclei(rng, cfg)
     tile = _texture_tile(rng, cfg.texture)
     background = _background(rng, cfg)
+    illumination = _illumination(rng, cfg)
     n = len(nuc)
     velocity = rng.normal(0.0, drift, (n, 2))
     h, w = cfg.shape
-    images = np.empty((frames, h, w), np.float32)
+    dtype = {None: np.float32, 8: np.uint8, 16: np.uint16}[cfg.bit_depth]
+    images = np.empty((frames, h, w), dtype)
     ids = np.empty((frames, h, w), np.int32)
     for t in range(frames):
         if t > 0:
@@ -416,6 +581,31 @@ def make_nuclei_sequence(
             nuc.theta = nuc.theta + rng.normal(0.0, 0.05, n)
         frame_ids, rel, tex = _rasterize(nuc, cfg.shape, tile)
         ids[t] = _cleanup(frame_ids, cfg.min_area)
-        images[t] = _render(ids[t], rel, tex, nuc, background, cfg, rng)
+        frame = _render(ids[t], rel, tex, nuc, background, cfg, rng, illumination)
+        images[t] = _digitize(frame, cfg, np.random.default_rng([t, 1]))
     labels = _consecutive(ids)
     return images, labels
+
+
+# What the sample data covers, one kind per image (shown in notebook 00): config overrides.
+SAMPLE_KINDS: dict[str, dict[str, Any]] = {
+    "dim next to saturated": dict(mitotic_fraction=0.15, illumination=0.0, scale=(1.0, 1.0)),
+    "large nuclei": dict(scale=(2.0, 2.0), density=8.0),
+    "touching, darker seams": dict(
+        density=9.0, cluster_fraction=0.85, seam=(0.35, 0.35), scale=(1.0, 1.0)
+    ),
+    "uneven illumination": dict(illumination=0.8, scale=(1.0, 1.0)),
+    "debris": dict(debris=8.0, scale=(1.0, 1.0)),
+    "8-bit camera": dict(bit_depth=8),
+    "16-bit camera": dict(bit_depth=16),
+}
+
+
+def sample_kinds(
+    seed: int = 0, size: int | tuple[int, int] = 160
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """One (image, labels) per entry of `SAMPLE_KINDS`: what the sample data holds, kind by kind."""
+    return {
+        name: make_nuclei((seed, i), SyntheticConfig(), size=size, **changes)
+        for i, (name, changes) in enumerate(SAMPLE_KINDS.items())
+    }

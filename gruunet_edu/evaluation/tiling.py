@@ -87,4 +87,5 @@ def predict_tiled(
                 total[:, y : y + th, x : x + tw] += p * w
                 weight[y : y + th, x : x + tw] += w
     assert total is not None
-    return total / weight[None]
+    total /= weight[None]  # in place: no second (K, H, W) array for a large image
+    return total

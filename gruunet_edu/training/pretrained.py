@@ -29,7 +29,8 @@ from .history import History
 from .recipes import COURSE_DATA, course_run, recipe_with_steps
 
 CACHE_ENV = "GRUUNET_CACHE"
-CACHE_VERSION = 1  # bump when the training recipe changes in a way the key does not capture
+CACHE_VERSION = 2  # bump when the training recipe or the sample data change in a way the key
+# does not capture (2: the sample data of many brightness levels, sizes, seams and debris)
 
 
 def cache_dir() -> Path:
