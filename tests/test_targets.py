@@ -53,7 +53,8 @@ def test_foreground_and_three_class_values():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_boundary_separates_every_pair_of_touching_nuclei(seed):
-    _, labels = make_nuclei(seed, size=128, density=10.0, cluster_fraction=0.9)
+    # one size scale: a large per-image scale would leave too few nuclei to touch
+    _, labels = make_nuclei(seed, size=128, density=10.0, cluster_fraction=0.9, scale=(1.0, 1.0))
     touching = (labels[:, 1:] != labels[:, :-1]) & (labels[:, 1:] > 0) & (labels[:, :-1] > 0)
     assert touching.any(), "the fixture should contain touching nuclei"
     target = three_class(labels)

@@ -96,7 +96,9 @@ def predict_instances_rescaled(
         image was resized by.
     """
     from .postprocess import probabilities_to_instances
+    from .prepare import check_no_nan
 
+    check_no_nan(image)  # before any resizing spreads the NaN pixels
     info: dict = {"diameter": None, "estimated": False, "factor": 1.0}
     if diameter is None:
         probs = predict_probabilities_at(model, image, 1.0, device)
