@@ -369,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="GRUU-Net course tools: sample data, training, prediction, evaluation.",
     )
     from . import __version__
+    from .evaluation.postprocess import MIN_SIZE
 
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -408,7 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint written by train")
     p.add_argument("--out", default="runs/predict", help="output folder (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    p.add_argument("--min-size", type=_non_negative_int, default=16, help="smallest object (px)")
+    p.add_argument(
+        "--min-size",
+        type=_non_negative_int,
+        default=MIN_SIZE,
+        help="smallest object in px (default: %(default)s)",
+    )
     p.add_argument(
         "--diameter",
         type=_diameter,

@@ -35,13 +35,12 @@ import time
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from gruunet_edu.data import make_nuclei, percentile_normalize
 from gruunet_edu.exercises import hint, use_student_or_reference
 from gruunet_edu.exercises.bonus import check_o_shapes
 from gruunet_edu.exercises.nb3_gruunet import check_factors, check_gruunet, reference_factors
-from gruunet_edu.models import GRUUNet, GRUUNetConfig, build_model, count_parameters
+from gruunet_edu.models import GRUUNet, GRUUNetConfig, build_model, count_flops, count_parameters
 from gruunet_edu.viz.diagrams import network_diagram
 
 _ = torch.manual_seed(0)
@@ -122,7 +121,7 @@ plt.show()
 # %% tags=["exercise"]
 def frdu_factors(num_scales):
     """[2, 4, ..., 2**S, 2**(S-1), ..., 2] as a list of ints."""
-    raise NotImplementedError("Student exercise: the encoder factors, then the decoder's")
+    raise NotImplementedError("Student exercise: write your code here")
 
 
 # %% tags=["check"]
@@ -147,7 +146,7 @@ print("paper preset:", factors(paper.num_scales), "| config says", list(paper.fr
 # %% tags=["exercise"]
 class StudentGRUUNet(GRUUNet):
     def forward(self, x):
-        raise NotImplementedError("Student exercise: stem, the FRDU loop, readout")
+        raise NotImplementedError("Student exercise: write your code here")
 
 
 # %% tags=["check"]
@@ -203,16 +202,14 @@ check_o_shapes(student_o_shapes)
 # The baseline is a plain U-Net whose base width is chosen so that its parameter count is within
 # 10 % of the GRUU-Net of the same config (`build_model(config, arch="unet")`).
 #
-# FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` for one 256×256 image. The
+# FLOPs are counted by `count_flops` (PyTorch's `FlopCounterMode`) for one 256×256 image. The
 # models are built on PyTorch's `meta` device, which tracks shapes without allocating or
 # computing anything, so counting is instant even for the large presets.
 
 # %%
 def gflops(model, size=256):
     """Forward FLOPs (in 10^9) for one (1, 1, size, size) image, counted on the meta device."""
-    with FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, 1, size, size, device="meta"))
-    return counter.get_total_flops() / 1e9
+    return count_flops(model, size=size) / 1e9
 
 
 print(f"{'preset':8s} {'model':8s} {'parameters':>11s} {'GFLOPs/256²':>12s}")

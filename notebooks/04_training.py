@@ -26,13 +26,12 @@
 #   `tiny` preset on a CPU), progress bars, loss curves;
 # - to save a checkpoint and load it back.
 #
-# **Time:** about 45 minutes (training itself takes about a minute on a laptop CPU).
+# **Time:** about 45 minutes (training itself takes a few minutes on a laptop CPU).
 # **Prerequisites:** notebooks 00 and 03 (the 3-class target, `GRUUNet`).
 
 # %%
 # %matplotlib inline
-import tempfile
-from pathlib import Path
+import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,9 +45,12 @@ from gruunet_edu.exercises.bonus import check_class_weights
 from gruunet_edu.exercises.nb4_training import check_focal_loss, check_soft_dice
 from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
 from gruunet_edu.training.checkpoint import load_checkpoint, load_model
-from gruunet_edu.training.device import choose_device, default_preset, device_notice
-from gruunet_edu.training.loop import recipe, synthetic_data, train
-from gruunet_edu.training.losses import cross_entropy_loss, focal_loss, soft_dice_loss
+from gruunet_edu.training.device import choose_device, device_notice, set_seed
+from gruunet_edu.training.loop import train
+from gruunet_edu.training.losses import cross_entropy_loss, focal_loss, make_loss, soft_dice_loss
+from gruunet_edu.training.pretrained import course_model_path
+from gruunet_edu.training.quick import synthetic_data
+from gruunet_edu.training.recipes import COURSE_DATA, course_run, recipe
 from gruunet_edu.viz.plots import plot_history, show_classes, show_sample
 
 _ = torch.manual_seed(0)
@@ -202,6 +204,14 @@ class CEPlusDice(nn.Module):
         return cross_entropy_loss(logits, target) + dice_loss(logits, target)
 
 
+same = torch.allclose(CEPlusDice()(unsure, t), make_loss("ce+dice")(unsure, t), atol=1e-5)
+print("CE + Dice equals the package's loss 'ce+dice':", same)
+
+# %% [markdown]
+# The training below uses the package's `"ce+dice"` (the `loss` field of its settings): the same
+# objective, and the same for every run of the course, so that the model trained here is the one
+# notebooks 05 and 06 load.
+
 # %% [markdown]
 # ## 3. Where to train: GPU if there is one
 #
@@ -213,35 +223,63 @@ class CEPlusDice(nn.Module):
 # %%
 # NBVAL_IGNORE_OUTPUT
 device = choose_device()
-preset = default_preset(device)
+preset, settings = course_run(device)
 print(device_notice(device, preset))
 
 # %% [markdown]
 # On a GPU the preset's full recipe runs (thousands of steps on 256 × 256 crops). On a CPU the
-# notebook trains 100 small steps: 64 × 64 crops, 8 images per step. The training
-# function writes a checkpoint after every validation ("epoch" of `val_every` steps).
+# notebook trains the course's short run, `COURSE_TRAINING` in `gruunet_edu.training.recipes`:
+# 100 steps, 64 × 64 crops, 8 images per step. Every `eval_interval` steps the loop validates,
+# records a row of the history and writes a checkpoint. The checkpoint goes into the course's
+# model cache (`$GRUUNET_CACHE`, default `~/.cache/gruunet-edu`): notebooks 05 and 06 load this
+# very model with `course_model()` instead of training one of their own.
 
 # %%
-run_dir = Path(tempfile.mkdtemp(prefix="gruunet-04-"))
-checkpoint = run_dir / f"{preset}.pt"
-config = recipe(preset, device=str(device), checkpoint=str(checkpoint), seed=0)
-if device.type == "cpu":
-    config = config.replace(steps=100, crop=64, batch_size=8, val_every=25)
+checkpoint = course_model_path(device)
+config = recipe(preset, device=str(device), checkpoint=str(checkpoint), seed=0, **settings)
+set_seed(0)  # the initial weights course_model() would draw, too
 model_config = GRUUNetConfig.preset(preset)
 model = build_model(model_config)
 print(f"preset {preset!r}: {count_parameters(model):,} parameters")
 print(f"{config.total_steps} steps, batch {config.batch_size}, crops of {config.crop} px")
+print(f"validation and checkpoint every {config.eval_interval} steps")
 
 # %% [markdown]
-# `train(model, train_data, val_data, config, loss_fn=...)` runs Adam with a short warm-up and
-# a cosine learning-rate decay, shows a `tqdm` progress bar (a widget in JupyterLab), validates
-# every `val_every` steps and returns a `History`. Ctrl-C (or "interrupt kernel") stops it
-# cleanly and keeps the last checkpoint.
+# `train(model, train_data, val_data, config)` runs AdamW with a short warm-up and a cosine
+# learning-rate decay, shows a `tqdm` progress bar (a widget in JupyterLab), validates every
+# `eval_interval` steps and returns a `History`. Ctrl-C (or "interrupt kernel") stops it cleanly
+# and keeps the last checkpoint.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-train_data, val_data = synthetic_data(crop=config.crop, seed=0, pool=32, n_val=8, val_size=128)
-history = train(model, train_data, val_data, config, loss_fn=CEPlusDice())
+train_data, val_data = synthetic_data(crop=config.crop, seed=0, **COURSE_DATA)
+history = train(model, train_data, val_data, config)
+
+# %% [markdown]
+# ### This is the loop you just ran
+#
+# `train` is short enough to read in one screen, as nanoGPT's `train.py` is: set up (device,
+# seed, model, optimiser), resume from a checkpoint if asked, then one loop over the batches:
+# an optimisation step, and every `eval_interval` steps validation, a history row and a
+# checkpoint. Ctrl-C ends up in the `except KeyboardInterrupt` branch.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(inspect.getsource(train))
+
+# %% [markdown]
+# ### On several GPUs
+#
+# The same loop trains data-parallel when `torchrun` starts it in several processes, one per GPU
+# (`DistributedDataParallel`): each process takes its share of every batch, gradients are
+# averaged, BatchNorm statistics are synchronised, and only the first process writes the
+# checkpoint. From a terminal, not from this notebook:
+#
+# ```bash
+# torchrun --nproc_per_node=4 -m gruunet_edu train --preset paper --data my_data/ --out runs/paper
+# ```
+#
+# The README's "Training on several GPUs" explains the options, and the form for several machines.
 
 # %% [markdown]
 # ## 4. Loss curves
@@ -250,7 +288,7 @@ history = train(model, train_data, val_data, config, loss_fn=CEPlusDice())
 plot_history(history)
 
 # %%
-print("epochs recorded:", len(history))
+print("evaluations recorded:", len(history))
 print("validation loss went down:", history.val_loss[-1] < history.val_loss[0])
 print("val Dice >= 0.85:", history.val_dice[-1] >= 0.85)
 
@@ -298,7 +336,7 @@ print("pixels classified correctly >= 85%:", (predicted == target).float().mean(
 # - Cross-entropy weighs every pixel alike; the soft Dice loss weighs every *class* alike; the
 #   focal loss down-weights pixels that are already right.
 # - `train` picks the device, shows progress, validates, writes atomic checkpoints and returns a
-#   `History`; on a CPU the `tiny` preset trains in about a minute.
+#   `History`; on a CPU the `tiny` preset trains in a few minutes.
 # - `load_model` restores a network from its checkpoint.
 #
 # **Next:** notebook 05 turns the 3-class output into instances and measures them.

@@ -48,7 +48,7 @@ from gruunet_edu.exercises.nb6_hidden_states import (
     reference_gate_means,
     reference_readout_per_step,
 )
-from gruunet_edu.training.pretrained import COURSE_TRAINING, pretrained_model
+from gruunet_edu.training.pretrained import course_model
 from gruunet_edu.viz import HiddenStateExplorer, explorer_widget
 from gruunet_edu.viz.plots import error_examples
 
@@ -83,7 +83,7 @@ _ = torch.manual_seed(0)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model = pretrained_model("tiny", **COURSE_TRAINING)  # trained once, then cached (shared with 05)
+model = course_model()  # the model notebook 04 trained and cached (shared with 05)
 
 # %%
 sample = SyntheticNucleiDataset(1, size=128, seed=0, split="test", pool=1).sample(0)

@@ -281,8 +281,8 @@ check_touching_pairs(student_touching_pairs)
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
 # **Answers.**
-# 1. The printout above gives it for this image; for nuclei of radius 7–13 px it is about one
-#    in six (the rim grows with the perimeter, the interior with the area). Boundary pixels are
+# 1. The printout above gives it for this image. Small nuclei have relatively more rim than
+#    large ones (the rim grows with the perimeter, the interior with the area). Boundary pixels are
 #    rare compared with background, so a plain cross-entropy lets the network neglect them;
 #    the course's loss adds a Dice term (notebook 04) that weighs every class equally.
 # 2. No. Take an interior pixel $p$ of nucleus A and a diagonal neighbour $q$ of nucleus B. The
