@@ -4,6 +4,8 @@
   generators exactly as it found them, whatever the student's code draws;
 - :func:`explain`: pass when the value matches, else the message of the known mistake it matches,
   else a message saying what was compared on which input (never only "it differs");
+- :func:`exercise`: an :class:`~gruunet_edu.exercises.core.Exercise` whose checker keeps the
+  random state, with its hints looked up by name;
 - :func:`ratio_mistake`: a value that is exactly the reference times a size of the input (a sum
   where a mean belongs, or the other way round).
 """
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.core import Mismatch, close, diagnose
+from gruunet_edu.exercises.core import Exercise, Mismatch, close, diagnose
 
 ATOL, RTOL = 1e-5, 1e-4  # the tolerance of core.close
 
@@ -87,3 +89,24 @@ def moves(a: Any, b: Any, factor: float = 100.0, atol: float = ATOL, rtol: float
     if bad.any():
         return True
     return bool(((a - b).abs() > factor * (atol + rtol * b.abs())).any())
+
+
+def exercise(
+    name: str,
+    title: str,
+    checker: Callable[[Any], int | None],
+    reference: Any,
+    *,
+    hints: dict[str, Any],
+    notebook: str,
+) -> Exercise:
+    """The exercise ``name`` of a notebook: ``checker`` wrapped in :func:`keeps_random_state`,
+    the hints ``hints[name]``, the worked solution in ``notebook``."""
+    return Exercise(
+        name=name,
+        title=title,
+        checker=keeps_random_state(checker),
+        reference=reference,
+        hints=hints[name],
+        solution_notebook=notebook,
+    )

@@ -21,13 +21,14 @@ swapped...), and checks that the caller's arrays are left unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from gruunet_edu.evaluation.metrics import contingency, match, match_instances
 from gruunet_edu.evaluation.metrics import iou_matrix as reference_iou_matrix
-from gruunet_edu.exercises._checks_common import keeps_random_state
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.exercises._checks_common import exercise
+from gruunet_edu.exercises.core import Mismatch, StudentError, as_numpy, call, expect
 
 __all__ = [
     "check_instance_iou",
@@ -426,22 +427,12 @@ def match_counts_of_labels(gt: np.ndarray, pred: np.ndarray, tau: float = 0.5):
 
 
 # ------------------------------------------------------------------------------ the exercises
-iou_exercise = Exercise(
-    name="instance_iou",
-    title="Instance IoU matrix",
-    checker=keeps_random_state(_iou_checks),
-    reference=reference_instance_iou,
-    hints=_HINTS["instance_iou"],
-    solution_notebook=NOTEBOOK,
-)
+_exercise = partial(exercise, hints=_HINTS, notebook=NOTEBOOK)
+
+iou_exercise = _exercise("instance_iou", "Instance IoU matrix", _iou_checks, reference_instance_iou)
 check_instance_iou = iou_exercise.check
 
-match_exercise = Exercise(
-    name="match_counts",
-    title="Matching at IoU >= tau",
-    checker=keeps_random_state(_match_checks),
-    reference=reference_match_counts,
-    hints=_HINTS["match_counts"],
-    solution_notebook=NOTEBOOK,
+match_exercise = _exercise(
+    "match_counts", "Matching at IoU >= tau", _match_checks, reference_match_counts
 )
 check_match_counts = match_exercise.check

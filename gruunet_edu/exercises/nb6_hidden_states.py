@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
 
-from gruunet_edu.exercises._checks_common import keeps_random_state
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.exercises._checks_common import exercise
+from gruunet_edu.exercises.core import Mismatch, StudentError, as_numpy, call, expect
 from gruunet_edu.viz.readout import gate_means as reference_gate_means
 from gruunet_edu.viz.readout import readout_per_step as reference_readout_per_step
 
@@ -442,22 +442,14 @@ def known_mistake_outputs() -> list[tuple]:
 
 
 # ------------------------------------------------------------------------------ the exercises
-readout_exercise = Exercise(
-    name="readout_per_step",
-    title="Per-step read-out",
-    checker=keeps_random_state(_readout_checks),
-    reference=reference_readout_per_step,
-    hints=_HINTS["readout_per_step"],
-    solution_notebook=NOTEBOOK,
+_exercise = partial(exercise, hints=_HINTS, notebook=NOTEBOOK)
+
+readout_exercise = _exercise(
+    "readout_per_step", "Per-step read-out", _readout_checks, reference_readout_per_step
 )
 check_readout_per_step = readout_exercise.check
 
-gate_exercise = Exercise(
-    name="gate_means",
-    title="Mean gate value per step",
-    checker=keeps_random_state(_gate_checks),
-    reference=reference_gate_means,
-    hints=_HINTS["gate_means"],
-    solution_notebook=NOTEBOOK,
+gate_exercise = _exercise(
+    "gate_means", "Mean gate value per step", _gate_checks, reference_gate_means
 )
 check_gate_means = gate_exercise.check
