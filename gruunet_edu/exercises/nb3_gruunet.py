@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gruunet_edu.exercises.core import (
     Exercise,
@@ -18,7 +17,6 @@ from gruunet_edu.exercises.core import (
     RecordCalls,
     StudentError,
     call,
-    close,
     diagnose,
     expect,
     expect_shape,
@@ -28,6 +26,7 @@ from gruunet_edu.exercises.core import (
     seeded,
     vary_batchnorm,
 )
+from gruunet_edu.exercises.mistakes.nb3 import net_variants
 from gruunet_edu.exercises.probes import (
     LayerLog,
     expect_gradients,
@@ -177,79 +176,6 @@ def _reference_net(config: GRUUNetConfig, seed: int) -> GRUUNet:
         return net.eval()
 
 
-@torch.no_grad()
-def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
-    s = net.config.num_scales
-
-    def run(
-        carry_state: bool = True,
-        up: str = "bilinear",
-        align: bool | None = None,
-        pool: Any = F.max_pool2d,
-        readout: str = "readout",
-        keep_stem: bool = False,
-    ):
-        h = net.stem(x)
-        o, h0 = h, h
-        for t, frdu in enumerate(net.frdus):
-            if t < s:
-                o = pool(o, 2)
-            elif up == "area":
-                o = F.interpolate(o, scale_factor=2, mode="area")
-            else:
-                o = F.interpolate(o, scale_factor=2, mode=up, align_corners=align)
-            o, h_new = frdu(o, h if carry_state else h0)
-            h = h0 if keep_stem else h_new
-        if readout == "head":
-            return net.head(h)
-        if readout == "no_skip":
-            return net.head(net.residual(h))
-        return net.readout(h)
-
-    not_carried = (
-        "the state is not carried: every FRDU must receive the h returned by the previous "
-        "one (o, h = frdu(o, h)), and the readout gets the last FRDU's h"
-    )
-    nearest, area = run(up="nearest"), run(up="area")
-    same = close(nearest, area)  # 'area' up-sampling by 2 copies pixels, as 'nearest' does
-    return {
-        "state_not_carried": (run(carry_state=False), not_carried),
-        "stem_state_read": (run(keep_stem=True), not_carried),
-        "nearest_up": (
-            nearest,
-            "the decoder up-samples o with 'nearest'"
-            + (" (or 'area', which copies pixels the same way)" if same else "")
-            + "; use mode='bilinear'",
-        ),
-        "area_up": (area, "the decoder up-samples o with mode='area'; use mode='bilinear'"),
-        "align_corners": (
-            run(align=True),
-            "the decoder up-samples o with align_corners=True; leave it at its default (False), "
-            "as the package's GRUUNet does",
-        ),
-        "average_pool": (
-            run(pool=F.avg_pool2d),
-            "the encoder down-samples o with average pooling (F.avg_pool2d); use "
-            "F.max_pool2d(o, 2)",
-        ),
-        "no_residual": (
-            run(readout="head"),
-            "the residual block is skipped: finish with self.readout(h), which applies the "
-            "residual block and then the head",
-        ),
-        "softmax": (
-            torch.softmax(run(), dim=1),
-            "forward returns probabilities (a softmax); return the logits, self.readout(h): "
-            "the loss applies the softmax itself",
-        ),
-        "no_skip": (
-            run(readout="no_skip"),
-            "the residual block's skip connection is missing: the head reads "
-            "h + self.residual(h) (or call self.readout(h), which does both)",
-        ),
-    }
-
-
 def _layer_words(net: GRUUNet) -> dict[str, str]:
     s = net.config.num_scales
     words = {"stem": "x, the input image"}
@@ -309,9 +235,7 @@ def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor,
             f"{max_difference(got, expected):.3g}) although every layer got the right input"
         )
 
-    diagnose(
-        got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4, explain=explain
-    )
+    diagnose(got, expected, partial(net_variants, ref, x), "the logits", atol=1e-4, explain=explain)
 
 
 def _missing_gradient(layer: str) -> str | None:
@@ -385,7 +309,7 @@ def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
         for net, inp in ((ref, x), (train_mode(ref, seed=index), x2)):
             with torch.no_grad():
                 reference = net(inp)
-            for key, (output, _m) in _net_variants(net, inp).items():
+            for key, (output, _m) in net_variants(net, inp).items():
                 old = spread.get(("gruunet", key), (0.0, 1e-4))[0]
                 spread[("gruunet", key)] = (max(old, max_difference(output, reference)), 1e-4)
     return spread
