@@ -24,6 +24,7 @@ from gruunet_edu.exercises.core import (
     max_difference,
     plural,
 )
+from gruunet_edu.exercises.mistakes import Spread
 from gruunet_edu.exercises.mistakes.nb0 import normalize_variants, three_class_variants
 from gruunet_edu.exercises.probes import expect_unchanged, snapshot
 
@@ -295,23 +296,18 @@ three_class_exercise = Exercise(
 check_three_class = three_class_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def note(key: tuple[str, str], diff: float, tol: float) -> None:
-        spread[key] = (max(diff, spread.get(key, (0.0, tol))[0]), tol)
-
+def variant_spread() -> Spread:
+    """How far each known mistake of the two checks moves the output (see :class:`Spread`)."""
+    spread = Spread()
     images = _normalize_images()
     narrow = ("a low-contrast image", (images[0][1] * 0.01).astype(np.float32))
     for _name, image in [*images, narrow]:
         for low, high, eps in (*_NORMALIZE_ARGS, (1.0, 99.8, 0.5)):
             reference = percentile_normalize(image, low, high, eps)
             for key, (output, _m) in normalize_variants(image, low, high, eps).items():
-                note(("normalize", key), max_difference(output, reference), 1e-4)
+                spread.note("normalize", key, max_difference(output, reference), 1e-4)
     for _name, labels in _label_cases():
         reference = three_class(labels)
         for key, (output, _m) in three_class_variants(labels).items():
-            note(("three_class", key), float((output != reference).any()), 0.0)
+            spread.note("three_class", key, float((output != reference).any()), 0.0)
     return spread

@@ -23,6 +23,7 @@ from gruunet_edu.exercises.core import (
     max_difference,
     seeded,
 )
+from gruunet_edu.exercises.mistakes import Spread
 from gruunet_edu.exercises.mistakes.nb1 import SWAPPED, cell_variants, update_variants
 from gruunet_edu.exercises.probes import (
     expect_gradients,
@@ -299,19 +300,17 @@ convgru_exercise = Exercise(
 check_convgru = convgru_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
+def variant_spread() -> Spread:
+    """How far each known mistake of the two checks moves the output (see :class:`Spread`)."""
+    spread = Spread()
     h_prev, h_cand, z = _update_inputs()
     reference = update_state(h_prev, h_cand, z)
     for key, (output, _m) in update_variants(h_prev, h_cand, z).items():
-        spread[("update", key)] = (max_difference(output, reference), 1e-5)
+        spread.note("update", key, max_difference(output, reference), 1e-5)
     for index in range(len(_CASES)):
         ref, x, h = _case(index)
         with torch.no_grad():
             reference = ref(x, h)
         for key, (output, _m) in cell_variants(ref, x, h).items():
-            old = spread.get(("convgru", key), (0.0, 1e-5))[0]
-            spread[("convgru", key)] = (max(old, max_difference(output, reference)), 1e-5)
+            spread.note("convgru", key, max_difference(output, reference), 1e-5)
     return spread

@@ -24,6 +24,7 @@ from gruunet_edu.exercises.core import (
     seeded,
     vary_batchnorm,
 )
+from gruunet_edu.exercises.mistakes import Spread
 from gruunet_edu.exercises.mistakes.nb2 import dense_variants, frdu_variants
 from gruunet_edu.exercises.probes import (
     LayerLog,
@@ -333,15 +334,9 @@ def _frdu_inputs(index: int, train: bool) -> tuple[FRDU, torch.Tensor, torch.Ten
     return train_mode(ref, seed=index), o2, h2
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, eval and train mode, the check's tolerance): every known mistake must move the
-    output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def note(key: tuple[str, str], diff: float) -> None:
-        spread[key] = (max(diff, spread.get(key, (0.0, 1e-5))[0]), 1e-5)
-
+def variant_spread() -> Spread:
+    """How far each known mistake moves the output, in eval and train mode (see :class:`Spread`)."""
+    spread = Spread()
     for index, case in enumerate(_DENSE_CASES):
         b, c_in, _, _, _, hgt, wid = case
         ref = _dense_reference(case, seed=index)
@@ -349,7 +344,7 @@ def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
         with torch.no_grad():
             reference = ref(x)
         for key, (output, _m) in dense_variants(ref, x).items():
-            note(("dense_block", key), max_difference(output, reference))
+            spread.note("dense_block", key, max_difference(output, reference), 1e-5)
     for index in range(len(_FRDU_CASES)):
         for train in (False, True):
             ref, o_prev, h_prev = _frdu_inputs(index, train)
@@ -359,5 +354,5 @@ def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
                 diff = max_difference(o, ref_o)
                 if h is not None:
                     diff = max(diff, max_difference(h, ref_h))
-                note(("frdu", key), diff)
+                spread.note("frdu", key, diff, 1e-5)
     return spread

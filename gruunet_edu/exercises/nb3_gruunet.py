@@ -26,6 +26,7 @@ from gruunet_edu.exercises.core import (
     seeded,
     vary_batchnorm,
 )
+from gruunet_edu.exercises.mistakes import Spread
 from gruunet_edu.exercises.mistakes.nb3 import net_variants
 from gruunet_edu.exercises.probes import (
     LayerLog,
@@ -298,10 +299,9 @@ gruunet_exercise = Exercise(
 check_gruunet = gruunet_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the logits over the check's inputs, eval
-    and train mode, the check's tolerance): every known mistake must move them far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
+def variant_spread() -> Spread:
+    """How far each known mistake moves the logits, in eval and train mode (see :class:`Spread`)."""
+    spread = Spread()
     for index, (config, b, hgt, wid) in enumerate(_NET_CASES):
         ref = _reference_net(config, seed=index)
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
@@ -310,6 +310,5 @@ def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
             with torch.no_grad():
                 reference = net(inp)
             for key, (output, _m) in net_variants(net, inp).items():
-                old = spread.get(("gruunet", key), (0.0, 1e-4))[0]
-                spread[("gruunet", key)] = (max(old, max_difference(output, reference)), 1e-4)
+                spread.note("gruunet", key, max_difference(output, reference), 1e-4)
     return spread
