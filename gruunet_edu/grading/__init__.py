@@ -289,24 +289,25 @@ def file_hashes(root: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------- command line
 
 
-def _positive_seconds(text: str) -> float:
+def _positive(text: str, parse: Callable[[str], Any], what: str, positive: str) -> Any:
+    """``parse(text)`` if it is a number above 0, else an argparse error naming ``what`` (any
+    value) or ``positive`` (a value not above 0)."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value:g}")
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        raise argparse.ArgumentTypeError(f"expected {positive}, got {shown}")
     return value
+
+
+def _positive_seconds(text: str) -> float:
+    return _positive(text, float, "a number of seconds", "a positive number of seconds")
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _positive(text, int, "a positive integer", "a positive integer")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
