@@ -5,6 +5,7 @@ Exercises: ``normalize`` (:func:`check_normalize`) and ``three_class`` (:func:`c
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,22 @@ from gruunet_edu.exercises.mistakes.nb0 import normalize_variants, three_class_v
 from gruunet_edu.exercises.probes import expect_unchanged, snapshot
 
 NOTEBOOK = "solutions/00_setup_and_data.ipynb"
+
+_HINTS = {
+    "normalize": (
+        "np.percentile(image, [low, high]) returns both percentiles at once; use the "
+        "arguments, not the numbers 1 and 99.8.",
+        "Map p_low to 0 and p_high to 1 with one affine formula; do not clip.",
+        "return ((image - lo) / (hi - lo + eps)).astype(np.float32)",
+    ),
+    "three_class": (
+        "Start with interior = 1 wherever labels > 0, then overwrite the boundary pixels with 2.",
+        "A pixel is boundary when it is inside a nucleus and one of its 4 neighbours has a "
+        "different label: compare labels[1:, :] with labels[:-1, :] (vertical pairs) and "
+        "labels[:, 1:] with labels[:, :-1] (horizontal pairs).",
+        "A differing pair marks both of its pixels; finally keep only pixels with labels > 0.",
+    ),
+}
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
@@ -139,18 +156,14 @@ def _check_normalize(student: Any) -> None:
     _check_one_normalize(student, "a low-contrast image", narrow, (1.0, 99.8, 0.5))
 
 
-normalize_exercise = Exercise(
-    name="normalize",
-    title="Percentile normalisation",
-    checker=_check_normalize,
-    reference=percentile_normalize,
-    hints=(
-        "np.percentile(image, [low, high]) returns both percentiles at once; use the "
-        "arguments, not the numbers 1 and 99.8.",
-        "Map p_low to 0 and p_high to 1 with one affine formula; do not clip.",
-        "return ((image - lo) / (hi - lo + eps)).astype(np.float32)",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+normalize_exercise = _exercise(
+    "normalize",
+    "Percentile normalisation",
+    _check_normalize,
+    percentile_normalize,
+    _HINTS["normalize"],
 )
 check_normalize = normalize_exercise.check
 
@@ -279,19 +292,8 @@ def _three_class_difference(name: str, labels: np.ndarray, got: np.ndarray, ref:
 _FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-three_class_exercise = Exercise(
-    name="three_class",
-    title="Three-class target",
-    checker=_check_three_class,
-    reference=three_class,
-    hints=(
-        "Start with interior = 1 wherever labels > 0, then overwrite the boundary pixels with 2.",
-        "A pixel is boundary when it is inside a nucleus and one of its 4 neighbours has a "
-        "different label: compare labels[1:, :] with labels[:-1, :] (vertical pairs) and "
-        "labels[:, 1:] with labels[:, :-1] (horizontal pairs).",
-        "A differing pair marks both of its pixels; finally keep only pixels with labels > 0.",
-    ),
-    solution_notebook=NOTEBOOK,
+three_class_exercise = _exercise(
+    "three_class", "Three-class target", _check_three_class, three_class, _HINTS["three_class"]
 )
 check_three_class = three_class_exercise.check
 

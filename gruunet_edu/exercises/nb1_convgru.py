@@ -36,6 +36,24 @@ from gruunet_edu.models.convgru import ConvGRUCell, update_state
 
 NOTEBOOK = "solutions/01_convgru.ipynb"
 
+_HINTS = {
+    "update": (
+        "The new state is a per-pixel weighted average of the old state and the candidate; the "
+        "weights are z and 1 - z and they add up to 1.",
+        "Ask what should happen when z = 0: the gate is closed, so nothing is updated.",
+        "h_new = (1 - z) * h_prev + z * h_cand (all elementwise, no loops needed).",
+    ),
+    "convgru": (
+        "Write the four equations one per line, in order: z, r, the candidate h_cand, h_new. "
+        "Every W * x is self.conv_x?(x) and every U * h is self.conv_h?(h).",
+        "Gates are sigmoids: z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h)), and r the same "
+        "with conv_xr / conv_hr.",
+        "The reset gate acts on the state before its convolution: self.conv_hh(r * h). The "
+        "candidate uses F.leaky_relu(..., self.slope).",
+        "h_new = (1 - z) * h + z * h_cand; return (h_new, z, r) when return_gates is True.",
+    ),
+}
+
 
 reference_update = update_state  # the notebook's name for the package's eq. (4)
 
@@ -98,18 +116,10 @@ def _check_update(student: Any) -> None:
     )
 
 
-update_exercise = Exercise(
-    name="update",
-    title="State update (eq. 4)",
-    checker=_check_update,
-    reference=update_state,
-    hints=(
-        "The new state is a per-pixel weighted average of the old state and the candidate; the "
-        "weights are z and 1 - z and they add up to 1.",
-        "Ask what should happen when z = 0: the gate is closed, so nothing is updated.",
-        "h_new = (1 - z) * h_prev + z * h_cand (all elementwise, no loops needed).",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+update_exercise = _exercise(
+    "update", "State update (eq. 4)", _check_update, update_state, _HINTS["update"]
 )
 check_update = update_exercise.check
 
@@ -281,21 +291,8 @@ def _check_gate_extremes(student: Any) -> None:
         )
 
 
-convgru_exercise = Exercise(
-    name="convgru",
-    title="ConvGRU cell",
-    checker=_check_convgru,
-    reference=ConvGRUCell,
-    hints=(
-        "Write the four equations one per line, in order: z, r, the candidate h_cand, h_new. "
-        "Every W * x is self.conv_x?(x) and every U * h is self.conv_h?(h).",
-        "Gates are sigmoids: z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h)), and r the same "
-        "with conv_xr / conv_hr.",
-        "The reset gate acts on the state before its convolution: self.conv_hh(r * h). The "
-        "candidate uses F.leaky_relu(..., self.slope).",
-        "h_new = (1 - z) * h + z * h_cand; return (h_new, z, r) when return_gates is True.",
-    ),
-    solution_notebook=NOTEBOOK,
+convgru_exercise = _exercise(
+    "convgru", "ConvGRU cell", _check_convgru, ConvGRUCell, _HINTS["convgru"]
 )
 check_convgru = convgru_exercise.check
 

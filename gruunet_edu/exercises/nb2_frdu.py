@@ -40,6 +40,23 @@ from gruunet_edu.models.frdu import FRDU
 
 NOTEBOOK = "solutions/02_dense_block_and_frdu.ipynb"
 
+_HINTS = {
+    "dense_block": (
+        "Keep a Python list `features` that starts as [x]; every layer appends its output.",
+        "Layer l gets torch.cat(features, dim=1) (dim 1 is the channel dimension).",
+        "After the loop: y = self.transition(torch.cat(features, dim=1)); return "
+        "self.relu(self.norm(y)).",
+    ),
+    "frdu": (
+        "Four lines, one per equation: merge the two streams, the dense block, project and "
+        "up-sample, the ConvGRU.",
+        "The state lives at full resolution: bring it to o_prev's resolution with "
+        "self.down(h_prev) before torch.cat([o_prev, ...], dim=1).",
+        "x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode='bilinear'), then "
+        "h = self.gru(x, h_prev); return o, h.",
+    ),
+}
+
 # ------------------------------------------------------------------------------ dense block
 
 # (batch, in_features, out_features, num_layers, growth_rate, height, width): 1 to 4 layers
@@ -145,18 +162,10 @@ _DENSE_INPUTS = {
 }
 
 
-dense_block_exercise = Exercise(
-    name="dense_block",
-    title="Dense block",
-    checker=_check_dense_block,
-    reference=DenseBlock,
-    hints=(
-        "Keep a Python list `features` that starts as [x]; every layer appends its output.",
-        "Layer l gets torch.cat(features, dim=1) (dim 1 is the channel dimension).",
-        "After the loop: y = self.transition(torch.cat(features, dim=1)); return "
-        "self.relu(self.norm(y)).",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+dense_block_exercise = _exercise(
+    "dense_block", "Dense block", _check_dense_block, DenseBlock, _HINTS["dense_block"]
 )
 check_dense_block = dense_block_exercise.check
 
@@ -303,21 +312,7 @@ def _check_frdu(student: Any) -> None:
         )
 
 
-frdu_exercise = Exercise(
-    name="frdu",
-    title="FRDU",
-    checker=_check_frdu,
-    reference=FRDU,
-    hints=(
-        "Four lines, one per equation: merge the two streams, the dense block, project and "
-        "up-sample, the ConvGRU.",
-        "The state lives at full resolution: bring it to o_prev's resolution with "
-        "self.down(h_prev) before torch.cat([o_prev, ...], dim=1).",
-        "x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode='bilinear'), then "
-        "h = self.gru(x, h_prev); return o, h.",
-    ),
-    solution_notebook=NOTEBOOK,
-)
+frdu_exercise = Exercise("frdu", "FRDU", _check_frdu, FRDU, _HINTS["frdu"], NOTEBOOK)
 check_frdu = frdu_exercise.check
 
 

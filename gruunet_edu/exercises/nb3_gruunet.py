@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gruunet_edu.exercises import probes
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
@@ -28,19 +29,24 @@ from gruunet_edu.exercises.core import (
 )
 from gruunet_edu.exercises.mistakes import Spread
 from gruunet_edu.exercises.mistakes.nb3 import net_variants
-from gruunet_edu.exercises.probes import (
-    LayerLog,
-    expect_gradients,
-    expect_unchanged,
-    first_difference,
-    snapshot,
-    tensor_result,
-    train_mode,
-)
 from gruunet_edu.models.config import GRUUNetConfig, frdu_factors
 from gruunet_edu.models.gruunet import GRUUNet
 
 NOTEBOOK = "solutions/03_gruunet.ipynb"
+
+_HINTS = {
+    "factors": (
+        "Write them down for S = 3 first: the stream o goes down three times, then up twice.",
+        "Encoder: [2**i for i in range(1, S + 1)]. The decoder mirrors it without the bottom.",
+        "down + down[-2::-1]",
+    ),
+    "gruunet": (
+        "Start with h = self.stem(x) and o = h; then one loop over self.frdus.",
+        "Before FRDU t, o changes scale: max-pool by 2 for the first S = self.config.num_scales "
+        "FRDUs, bilinear up-sampling by 2 afterwards.",
+        "In the loop: o, h = frdu(o, h). After it: return self.readout(h).",
+    ),
+}
 
 
 # ------------------------------------------------------------------------------ scale factors
@@ -139,17 +145,10 @@ def _check_factors(student: Any) -> None:
         expect(got == frdu_factors(s), _factors_mistake(got, s))
 
 
-factors_exercise = Exercise(
-    name="factors",
-    title="FRDU scale factors",
-    checker=_check_factors,
-    reference=frdu_factors,
-    hints=(
-        "Write them down for S = 3 first: the stream o goes down three times, then up twice.",
-        "Encoder: [2**i for i in range(1, S + 1)]. The decoder mirrors it without the bottom.",
-        "down + down[-2::-1]",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+factors_exercise = _exercise(
+    "factors", "FRDU scale factors", _check_factors, frdu_factors, _HINTS["factors"]
 )
 check_factors = factors_exercise.check
 
@@ -194,7 +193,7 @@ def _layer_words(net: GRUUNet) -> dict[str, str]:
 def _run_net(net: GRUUNet, x: torch.Tensor) -> torch.Tensor:
     """The student's logits, with errors explained by where they happened."""
     s, steps = net.config.num_scales, len(net.frdus)
-    with RecordCalls({"cat"}) as rec, LayerLog(net, list(_layer_words(net))) as log:
+    with RecordCalls({"cat"}) as rec, probes.LayerLog(net, list(_layer_words(net))) as log:
         try:
             result = call(net, x, what="your GRUUNet's forward(x)")
         except StudentError as err:
@@ -221,7 +220,7 @@ def _run_net(net: GRUUNet, x: torch.Tensor) -> torch.Tensor:
             raise
     if isinstance(result, tuple | list):
         raise Mismatch("forward(x) must return only the logits, not a tuple")
-    return tensor_result(result, "your GRUUNet's forward(x)")
+    return probes.tensor_result(result, "your GRUUNet's forward(x)")
 
 
 def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor, mode: str) -> None:
@@ -230,7 +229,7 @@ def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor,
     expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
 
     def explain() -> str:
-        where = first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
+        where = probes.first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
         return where or (
             f"the logits differ from the reference network's ({mode} mode, largest difference "
             f"{max_difference(got, expected):.3g}) although every layer got the right input"
@@ -256,23 +255,23 @@ def _check_gruunet(student: Any) -> None:
         ref = _reference_net(config, seed=index)
         net = instantiate(student, ref, config, what="your GRUUNet")
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
-        before = snapshot([x])
+        before = probes.snapshot([x])
         with torch.no_grad():
             got = _run_net(net, x)
-        expect_unchanged([x], before, ["x"])
+        probes.expect_unchanged([x], before, ["x"])
         _compare_net(net, ref, x, got, "eval")
         # train mode: BatchNorm uses batch statistics, so the up-sampling mode and every other
         # path move the logits far beyond the tolerance (in eval mode on these weights some
         # change them by about 1e-5 only)
         x2 = torch.cat([x, 1 - x.flip(-1)])
-        train_ref = train_mode(ref, seed=index)
+        train_ref = probes.train_mode(ref, seed=index)
         train_net = instantiate(student, train_ref, config, what="your GRUUNet")
         with torch.no_grad():
             got = _run_net(train_net, x2)
-        _compare_net(train_net, train_mode(ref, seed=index), x2, got, "train")
-        grad_ref = train_mode(ref, seed=index)
+        _compare_net(train_net, probes.train_mode(ref, seed=index), x2, got, "train")
+        grad_ref = probes.train_mode(ref, seed=index)
         grad_net = instantiate(student, grad_ref, config, what="your GRUUNet")
-        expect_gradients(
+        probes.expect_gradients(
             grad_net,
             grad_ref,
             {"x": x2},
@@ -283,18 +282,8 @@ def _check_gruunet(student: Any) -> None:
         )
 
 
-gruunet_exercise = Exercise(
-    name="gruunet",
-    title="GRUU-Net forward pass",
-    checker=_check_gruunet,
-    reference=GRUUNet,
-    hints=(
-        "Start with h = self.stem(x) and o = h; then one loop over self.frdus.",
-        "Before FRDU t, o changes scale: max-pool by 2 for the first S = self.config.num_scales "
-        "FRDUs, bilinear up-sampling by 2 afterwards.",
-        "In the loop: o, h = frdu(o, h). After it: return self.readout(h).",
-    ),
-    solution_notebook=NOTEBOOK,
+gruunet_exercise = _exercise(
+    "gruunet", "GRUU-Net forward pass", _check_gruunet, GRUUNet, _HINTS["gruunet"]
 )
 check_gruunet = gruunet_exercise.check
 
@@ -306,7 +295,7 @@ def variant_spread() -> Spread:
         ref = _reference_net(config, seed=index)
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
         x2 = torch.cat([x, 1 - x.flip(-1)])
-        for net, inp in ((ref, x), (train_mode(ref, seed=index), x2)):
+        for net, inp in ((ref, x), (probes.train_mode(ref, seed=index), x2)):
             with torch.no_grad():
                 reference = net(inp)
             for key, (output, _m) in net_variants(net, inp).items():

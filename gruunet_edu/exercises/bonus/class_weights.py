@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call, close, expect
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call, close, expect
 
 
 def reference_class_weights(targets: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -52,15 +52,17 @@ def _check_class_weights(student: Any) -> int:
     return len(cases)
 
 
-class_weights_exercise = Exercise(
-    name="class_weights",
-    title="Bonus: inverse-frequency class weights",
-    checker=_check_class_weights,
-    reference=reference_class_weights,
-    hints=(
-        "np.bincount(targets.ravel(), minlength=K) counts the pixels n_k of every class.",
-        "w_k = N / (K * n_k) with N = targets.size; where n_k == 0 leave w_k = 0.",
-    ),
-    solution_notebook=solutions("04_training"),
+_HINTS = (
+    "np.bincount(targets.ravel(), minlength=K) counts the pixels n_k of every class.",
+    "w_k = N / (K * n_k) with N = targets.size; where n_k == 0 leave w_k = 0.",
+)
+
+class_weights_exercise = bonus(
+    "class_weights",
+    "inverse-frequency class weights",
+    _check_class_weights,
+    reference_class_weights,
+    _HINTS,
+    "04_training",
 )
 check_class_weights = class_weights_exercise.check

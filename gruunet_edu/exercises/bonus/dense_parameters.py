@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call
 from gruunet_edu.models.dense import DenseBlock
 
 
@@ -60,17 +60,19 @@ def _check_dense_parameters(student: Any) -> int:
     return len(cases)
 
 
-dense_parameters_exercise = Exercise(
-    name="dense_parameters",
-    title="Bonus: the size of a dense block",
-    checker=_check_dense_parameters,
-    reference=reference_dense_parameters,
-    hints=(
-        "Layer l reads in_features + l * growth_rate channels; its 1x1 has bn_size * growth_rate "
-        "outputs, its 3x3 growth_rate outputs; no conv has a bias.",
-        "A k x k convolution from a to b channels without bias has k * k * a * b parameters; a "
-        "BatchNorm2d over c channels has 2c.",
-    ),
-    solution_notebook=solutions("02_dense_block_and_frdu"),
+_HINTS = (
+    "Layer l reads in_features + l * growth_rate channels; its 1x1 has bn_size * growth_rate "
+    "outputs, its 3x3 growth_rate outputs; no conv has a bias.",
+    "A k x k convolution from a to b channels without bias has k * k * a * b parameters; a "
+    "BatchNorm2d over c channels has 2c.",
+)
+
+dense_parameters_exercise = bonus(
+    "dense_parameters",
+    "the size of a dense block",
+    _check_dense_parameters,
+    reference_dense_parameters,
+    _HINTS,
+    "02_dense_block_and_frdu",
 )
 check_dense_parameters = dense_parameters_exercise.check

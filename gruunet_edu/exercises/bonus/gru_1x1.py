@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call, close, expect, seeded
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call, close, expect, seeded
 
 
 def reference_gru_1x1(x: torch.Tensor, h: torch.Tensor, gru: nn.GRUCell) -> torch.Tensor:
@@ -95,17 +95,19 @@ def _check_gru_1x1(student: Any) -> int:
     return checks
 
 
-gru_1x1_exercise = Exercise(
-    name="gru_1x1",
-    title="Bonus: a 1x1 ConvGRU is torch.nn.GRUCell",
-    checker=_check_gru_1x1,
-    reference=reference_gru_1x1,
-    hints=(
-        "gru.weight_ih is (3C, C_x): reshape it to a 1x1 kernel with [:, :, None, None] and use "
-        "F.conv2d(x, kernel, gru.bias_ih); the same for weight_hh, bias_hh and h.",
-        "The 3C output channels are stacked r, z, n: slice [:, :C], [:, C:2C], [:, 2C:].",
-        "n = tanh(gi_n + r * gh_n), then h' = (1 - z) * n + z * h (PyTorch's convention).",
-    ),
-    solution_notebook=solutions("01_convgru"),
+_HINTS = (
+    "gru.weight_ih is (3C, C_x): reshape it to a 1x1 kernel with [:, :, None, None] and use "
+    "F.conv2d(x, kernel, gru.bias_ih); the same for weight_hh, bias_hh and h.",
+    "The 3C output channels are stacked r, z, n: slice [:, :C], [:, C:2C], [:, 2C:].",
+    "n = tanh(gi_n + r * gh_n), then h' = (1 - z) * n + z * h (PyTorch's convention).",
+)
+
+gru_1x1_exercise = bonus(
+    "gru_1x1",
+    "a 1x1 ConvGRU is torch.nn.GRUCell",
+    _check_gru_1x1,
+    reference_gru_1x1,
+    _HINTS,
+    "01_convgru",
 )
 check_gru_1x1 = gru_1x1_exercise.check

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, call, expect
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import call, expect
 
 
 def reference_half_nucleus(labels: np.ndarray, label: int) -> np.ndarray:
@@ -55,15 +55,17 @@ def _check_half_nucleus(student: Any) -> int:
     return checks
 
 
-half_nucleus_exercise = Exercise(
-    name="half_nucleus",
-    title="Bonus: half a nucleus",
-    checker=_check_half_nucleus,
-    reference=reference_half_nucleus,
-    hints=(
-        "ys, xs = np.nonzero(labels == label) lists the nucleus's pixels.",
-        "Make pred = np.zeros(labels.shape, int) and set pred[ys[:n // 2], xs[:n // 2]] = 1.",
-    ),
-    solution_notebook=solutions("05_evaluation"),
+_HINTS = (
+    "ys, xs = np.nonzero(labels == label) lists the nucleus's pixels.",
+    "Make pred = np.zeros(labels.shape, int) and set pred[ys[:n // 2], xs[:n // 2]] = 1.",
+)
+
+half_nucleus_exercise = bonus(
+    "half_nucleus",
+    "half a nucleus",
+    _check_half_nucleus,
+    reference_half_nucleus,
+    _HINTS,
+    "05_evaluation",
 )
 check_half_nucleus = half_nucleus_exercise.check

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call, expect
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call, expect
 from gruunet_edu.models.config import GRUUNetConfig
 
 
@@ -49,16 +49,18 @@ def _check_o_shapes(student: Any) -> int:
     return len(cases)
 
 
-o_shapes_exercise = Exercise(
-    name="o_shapes",
-    title="Bonus: the pooling stream's shapes",
-    checker=_check_o_shapes,
-    reference=reference_o_shapes,
-    hints=(
-        "config.widths gives C_t and config.frdu_factors the factor f_t of every step, in order.",
-        "The model pads the input to a multiple of 2^S and crops back to ceil(H / f): in Python "
-        "-(-H // f).",
-    ),
-    solution_notebook=solutions("03_gruunet"),
+_HINTS = (
+    "config.widths gives C_t and config.frdu_factors the factor f_t of every step, in order.",
+    "The model pads the input to a multiple of 2^S and crops back to ceil(H / f): in Python "
+    "-(-H // f).",
+)
+
+o_shapes_exercise = bonus(
+    "o_shapes",
+    "the pooling stream's shapes",
+    _check_o_shapes,
+    reference_o_shapes,
+    _HINTS,
+    "03_gruunet",
 )
 check_o_shapes = o_shapes_exercise.check

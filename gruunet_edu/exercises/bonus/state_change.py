@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call, close, expect, seeded
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call, close, expect, seeded
 
 
 def reference_state_change(states: list[Any]) -> np.ndarray:
@@ -51,15 +51,17 @@ def _check_state_change(student: Any) -> int:
     raise Mismatch(f"your changes {np.round(got, 4)} differ from {np.round(expected, 4)}")
 
 
-state_change_exercise = Exercise(
-    name="state_change",
-    title="Bonus: how far each step moves the state",
-    checker=_check_state_change,
-    reference=reference_state_change,
-    hints=(
-        "Pair every state with the one before: zip(states[:-1], states[1:]).",
-        "For each pair: (b.h - a.h).abs().mean().item(); return np.array of the list.",
-    ),
-    solution_notebook=solutions("06_hidden_states"),
+_HINTS = (
+    "Pair every state with the one before: zip(states[:-1], states[1:]).",
+    "For each pair: (b.h - a.h).abs().mean().item(); return np.array of the list.",
+)
+
+state_change_exercise = bonus(
+    "state_change",
+    "how far each step moves the state",
+    _check_state_change,
+    reference_state_change,
+    _HINTS,
+    "06_hidden_states",
 )
 check_state_change = state_change_exercise.check

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from gruunet_edu.exercises.bonus._common import solutions
-from gruunet_edu.exercises.core import Exercise, Mismatch, call, expect
+from gruunet_edu.exercises.bonus._common import bonus
+from gruunet_edu.exercises.core import Mismatch, call, expect
 
 
 def reference_touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
@@ -66,17 +66,19 @@ def _check_touching_pairs(student: Any) -> int:
     return len(_touching_cases())
 
 
-touching_pairs_exercise = Exercise(
-    name="touching_pairs",
-    title="Bonus: touching nuclei",
-    checker=_check_touching_pairs,
-    reference=reference_touching_pairs,
-    hints=(
-        "Compare every pixel with its neighbour below (labels[:-1, :] vs labels[1:, :]) and "
-        "with its neighbour to the right (labels[:, :-1] vs labels[:, 1:]).",
-        "A touching pair is where both are > 0 and differ; collect (min, max) of the two labels "
-        "in a set.",
-    ),
-    solution_notebook=solutions("00_setup_and_data"),
+_HINTS = (
+    "Compare every pixel with its neighbour below (labels[:-1, :] vs labels[1:, :]) and "
+    "with its neighbour to the right (labels[:, :-1] vs labels[:, 1:]).",
+    "A touching pair is where both are > 0 and differ; collect (min, max) of the two labels "
+    "in a set.",
+)
+
+touching_pairs_exercise = bonus(
+    "touching_pairs",
+    "touching nuclei",
+    _check_touching_pairs,
+    reference_touching_pairs,
+    _HINTS,
+    "00_setup_and_data",
 )
 check_touching_pairs = touching_pairs_exercise.check
