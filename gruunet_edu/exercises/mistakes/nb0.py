@@ -17,7 +17,6 @@ def normalize_variants(
     """The outputs of the usual mistakes for these arguments."""
     x = image.astype(np.float64)
     lo, hi = np.percentile(x, [low, high])
-    d_lo, d_hi = np.percentile(x, [1.0, 99.8])
     mn, mx = x.min(), x.max()
     variants = {
         "minmax": (
@@ -72,6 +71,18 @@ def normalize_variants(
             "fixed number, to the denominator",
         ),
     }
+    variants.update(_percentile_mistakes(x, low, high, eps))
+    return variants
+
+
+def _percentile_mistakes(
+    x: np.ndarray, low: float, high: float, eps: float
+) -> dict[str, tuple[np.ndarray, str]]:
+    """The mistakes in taking the percentiles: the notebook's fixed 1 and 99.8 instead of the
+    arguments, another interpolation method, per row or column. ``x``: the image as float64."""
+    lo, hi = np.percentile(x, [low, high])
+    d_lo, d_hi = np.percentile(x, [1.0, 99.8])
+    variants: dict[str, tuple[np.ndarray, str]] = {}
     if (low, high) != (1.0, 99.8):
         variants["fixed"] = (
             (x - d_lo) / (d_hi - d_lo + eps),

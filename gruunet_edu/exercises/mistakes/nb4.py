@@ -26,7 +26,7 @@ def _dice(p, g, smooth_num, smooth_den, dims=(0, 2, 3), square=False, two=2.0):
 
 def dice_variants(logits, target, smooth) -> dict[str, tuple[torch.Tensor, str]]:
     """name -> (value the mistake gives, message)."""
-    b, k, h, w = logits.shape
+    k = logits.shape[1]
     g = _onehot(target, k)
     p = torch.softmax(logits, dim=1)
     s = smooth
@@ -77,6 +77,15 @@ def dice_variants(logits, target, smooth) -> dict[str, tuple[torch.Tensor, str]]
         "you return the Dice coefficient itself: the loss to minimise is 1 - mean Dice "
         "(Dice is 1 for a perfect prediction)",
     )
+    v.update(_dice_reduction_mistakes(p, g, s, ref))
+    return v
+
+
+def _dice_reduction_mistakes(p, g, s, ref) -> dict[str, tuple[torch.Tensor, str]]:
+    """The mistakes in summing and averaging: probabilities p and one-hot target g (B, K, H, W),
+    smoothing s, ``ref`` the right loss."""
+    b, k, h, w = p.shape
+    v: dict[str, tuple[torch.Tensor, str]] = {}
     v["per image"] = (
         1 - _dice(p, g, s, s, dims=(2, 3)).mean(),
         "wrong reduction: you compute one Dice per image and class (sums over H, W only); sum "
