@@ -393,11 +393,11 @@ def known_mistake_outputs() -> list[tuple]:
 _exercise = partial(exercise, hints=_HINTS, notebook=NOTEBOOK)
 
 soft_dice_exercise = _exercise(
-    "soft_dice", "Soft Dice loss", partial(_loss_checks, SOFT_DICE), reference_soft_dice_loss
+    "soft_dice", "Soft Dice loss", lambda fn: _loss_checks(SOFT_DICE, fn), reference_soft_dice_loss
 )
 check_soft_dice = soft_dice_exercise.check
 
 focal_exercise = _exercise(
-    "focal_loss", "Focal loss", partial(_loss_checks, FOCAL), reference_focal_loss
+    "focal_loss", "Focal loss", lambda fn: _loss_checks(FOCAL, fn), reference_focal_loss
 )
 check_focal_loss = focal_exercise.check
