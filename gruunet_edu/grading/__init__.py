@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from gruunet_edu.grading.kernel import execute, kernel_env
-from gruunet_edu.grading.report import COLUMNS, write_csv, write_html
+from gruunet_edu.grading.report import CELL, COLUMNS, STYLE, write_csv, write_html
 from gruunet_edu.grading.rows import (
     DEFAULT_TIME_LIMIT,
     DIED,
@@ -363,6 +363,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 __all__ = [
+    "CELL",
     "COLUMNS",
     "FAILED",
     "GradingError",
@@ -370,6 +371,7 @@ __all__ = [
     "KERNEL",
     "Report",
     "Row",
+    "STYLE",
     "UNFINISHED",
     "add_parser",
     "file_hashes",
