@@ -229,3 +229,18 @@ def test_cli_errors(tmp_path, capsys):
     (tmp_path / "x.ipynb").write_text(json.dumps({"not": "a notebook"}))
     assert main(["grade", str(tmp_path), "--out", str(tmp_path)]) == 1
     assert "must not be the submissions folder" in capsys.readouterr().err
+
+
+def test_every_exercise_module_names_its_notebook():
+    import importlib
+    import pkgutil
+
+    import gruunet_edu.exercises as package
+    from gruunet_edu.grading import _exercise_modules
+
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("nb")]
+    for name in modules:
+        importlib.import_module(f"gruunet_edu.exercises.{name}")
+    found = _exercise_modules()  # recognises a notebook without metadata by what it imports
+    assert sorted(found) == sorted(modules)
+    assert found["nb4_training"] == "04_training"

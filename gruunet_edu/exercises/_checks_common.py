@@ -4,6 +4,8 @@
   generators exactly as it found them, whatever the student's code draws;
 - :func:`explain`: pass when the value matches, else the message of the known mistake it matches,
   else a message saying what was compared on which input (never only "it differs");
+- :func:`exercise`: an :class:`~gruunet_edu.exercises.core.Exercise` whose checker keeps the
+  random state, with its hints looked up by name;
 - :func:`ratio_mistake`: a value that is exactly the reference times a size of the input (a sum
   where a mean belongs, or the other way round).
 """
@@ -11,39 +13,25 @@
 from __future__ import annotations
 
 import functools
-import random
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.core import Mismatch, close, diagnose
+from gruunet_edu.exercises.core import Exercise, Mismatch, close, diagnose, preserved_rng
 
 ATOL, RTOL = 1e-5, 1e-4  # the tolerance of core.close
 
 
 def keeps_random_state(checker: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``checker`` and restore the torch, NumPy and ``random`` global generators afterwards.
-
-    # core: core.seeded forks torch's generator only; a version that also restores NumPy and
-    # random would make this decorator unnecessary.
-    """
+    """Run ``checker`` inside :func:`~gruunet_edu.exercises.core.preserved_rng`: torch's, NumPy's
+    and Python's global generators end exactly as they were, whatever the student's code draws."""
 
     @functools.wraps(checker)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        torch_state = torch.get_rng_state()
-        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        np_state = np.random.get_state()
-        py_state = random.getstate()
-        try:
+        with preserved_rng():
             return checker(*args, **kwargs)
-        finally:
-            torch.set_rng_state(torch_state)
-            if cuda_state is not None:
-                torch.cuda.set_rng_state_all(cuda_state)
-            np.random.set_state(np_state)
-            random.setstate(py_state)
 
     return wrapped
 
@@ -87,3 +75,24 @@ def moves(a: Any, b: Any, factor: float = 100.0, atol: float = ATOL, rtol: float
     if bad.any():
         return True
     return bool(((a - b).abs() > factor * (atol + rtol * b.abs())).any())
+
+
+def exercise(
+    name: str,
+    title: str,
+    checker: Callable[[Any], int | None],
+    reference: Any,
+    *,
+    hints: dict[str, Any],
+    notebook: str,
+) -> Exercise:
+    """The exercise ``name`` of a notebook: ``checker`` wrapped in :func:`keeps_random_state`,
+    the hints ``hints[name]``, the worked solution in ``notebook``."""
+    return Exercise(
+        name=name,
+        title=title,
+        checker=keeps_random_state(checker),
+        reference=reference,
+        hints=hints[name],
+        solution_notebook=notebook,
+    )

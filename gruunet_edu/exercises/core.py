@@ -15,7 +15,8 @@ NotImplementedError``) is reported as "not done yet", and the notebook goes on.
 
 A checker is a function ``checker(student) -> None`` that raises :class:`Mismatch` with a specific
 message at the first problem it finds; :func:`call` runs student code and turns its exceptions
-into :class:`StudentError`. :meth:`Exercise.evaluate` returns a :class:`CheckResult` without
+into :class:`StudentError` (both live in :mod:`gruunet_edu.exercises.running` and are
+imported from here). :meth:`Exercise.evaluate` returns a :class:`CheckResult` without
 printing (used by the tests); :meth:`Exercise.check` prints it. Every check leaves torch's,
 NumPy's and Python's global random state as it found it (:func:`preserved_rng`).
 
@@ -31,11 +32,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import linecache
 import pkgutil
 import random
-import traceback
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,36 +41,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruunet_edu.exercises.messages import (
-    FailingOp,
-    explain,
-    one_line,
-    plural,
-    sentence,
-    shape_sentence,
-)
+from gruunet_edu.exercises.messages import one_line, plural, sentence
+from gruunet_edu.exercises.running import Mismatch, StudentError, Unfinished, call
+from gruunet_edu.exercises.running import RecordCalls as RecordCalls  # re-exported
 from gruunet_edu.progress import record as record_progress
 
 _one_line = one_line  # older name, kept for importers
 
 PASSED = "All checks passed."
-
-
-class Mismatch(Exception):
-    """The student's result differs from the reference; the message says how."""
-
-
-class StudentError(Exception):
-    """The student's code raised; the message is one sentence about it (``brief``: without the
-    plain-language explanation, for checkers that add a more specific one)."""
-
-    brief: str = ""
-    original: str = ""  # the exception's own message (e.g. torch's), for checkers that parse it
-    kind: str = ""  # the exception's type name
-
-
-class Unfinished(Exception):
-    """The student's code still raises NotImplementedError (the exercise is not done)."""
 
 
 @dataclass(frozen=True)
@@ -189,81 +165,6 @@ class _Counter:
 def _count() -> None:
     if _Counter.active:
         _Counter.active[-1].n += 1
-
-
-# --------------------------------------------------------------------------- running student code
-
-
-def _student_frame(tb: traceback.StackSummary) -> traceback.FrameSummary | None:
-    """The innermost frame of the student's own code (a notebook cell or a file outside the
-    package and outside torch/numpy), or None."""
-    chosen = None
-    for frame in tb:
-        name = frame.filename.replace("\\", "/")
-        if "/gruunet_edu/" in name or "/site-packages/" in name or "/lib/python" in name:
-            continue
-        chosen = frame
-    return chosen
-
-
-def call(fn: Callable[..., Any], *args: Any, what: str = "your code", **kwargs: Any) -> Any:
-    """Call student code; NotImplementedError -> :class:`Unfinished`, any other exception ->
-    :class:`StudentError` with one sentence naming the exception and the student's line."""
-    failing = FailingOp()
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"), failing:
-            warnings.simplefilter("ignore")  # the check reports the problem itself
-            return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise Unfinished(f"{what} still raises NotImplementedError") from None
-    except (Mismatch, StudentError, Unfinished):
-        raise
-    except Exception as err:  # the student's mistake, reported in one sentence
-        frame = _student_frame(traceback.extract_tb(err.__traceback__))
-        where, line = "", ""
-        if frame is not None:
-            line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
-            where = f" at line {frame.lineno} ({line!r})" if line else f" at line {frame.lineno}"
-        msg = one_line(err) or "(no message)"
-        plain = shape_sentence(failing.op, failing.shapes, err, failing.dim)
-        if plain:  # a shape error in one plain sentence: the line, the tensors, their shapes
-            at = f" at line {frame.lineno} ({line!r})" if frame is not None and line else ""
-            brief = f"{type(err).__name__}{at}: {plain}"
-            error = StudentError(brief)
-            error.brief, error.original, error.kind = brief, str(err), type(err).__name__
-            raise error from None
-        brief = f"Calling {what} raised {type(err).__name__}{where}: {msg}"
-        error = StudentError(brief + explain(err))
-        error.original, error.kind = str(err), type(err).__name__
-        error.brief = brief if brief[-1] in ".!?" else brief + "."
-        raise error from None
-
-
-class RecordCalls(torch.overrides.TorchFunctionMode):
-    """Record the tensor shapes passed to some torch functions while student code runs::
-
-        with RecordCalls({"cat"}) as rec:
-            call(student, x)
-        rec.calls  # [("cat", [(2, 8, 4, 4), (2, 16, 8, 8)]), ...]
-
-    Used to explain a failure precisely (e.g. which resolution was concatenated).
-    """
-
-    def __init__(self, names: set[str]) -> None:
-        super().__init__()
-        self.names = names
-        self.calls: list[tuple[str, list[tuple[int, ...]]]] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        if name in self.names:
-            flat: list[Any] = []
-            for a in args:
-                flat.extend(a if isinstance(a, list | tuple) else [a])
-            shapes = [tuple(t.shape) for t in flat if isinstance(t, torch.Tensor)]
-            self.calls.append((name, shapes))
-        return func(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- comparisons

@@ -5,15 +5,15 @@ Exercises: ``normalize`` (:func:`check_normalize`) and ``three_class`` (:func:`c
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from gruunet_edu.data.normalize import percentile_normalize
 from gruunet_edu.data.synthetic import make_nuclei
-from gruunet_edu.data.targets import inner_boundaries, three_class
+from gruunet_edu.data.targets import three_class
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
@@ -25,9 +25,27 @@ from gruunet_edu.exercises.core import (
     max_difference,
     plural,
 )
+from gruunet_edu.exercises.mistakes import Spread
+from gruunet_edu.exercises.mistakes.nb0 import normalize_variants, three_class_variants
 from gruunet_edu.exercises.probes import expect_unchanged, snapshot
 
 NOTEBOOK = "solutions/00_setup_and_data.ipynb"
+
+_HINTS = {
+    "normalize": (
+        "np.percentile(image, [low, high]) returns both percentiles at once; use the "
+        "arguments, not the numbers 1 and 99.8.",
+        "Map p_low to 0 and p_high to 1 with one affine formula; do not clip.",
+        "return ((image - lo) / (hi - lo + eps)).astype(np.float32)",
+    ),
+    "three_class": (
+        "Start with interior = 1 wherever labels > 0, then overwrite the boundary pixels with 2.",
+        "A pixel is boundary when it is inside a nucleus and one of its 4 neighbours has a "
+        "different label: compare labels[1:, :] with labels[:-1, :] (vertical pairs) and "
+        "labels[:, 1:] with labels[:, :-1] (horizontal pairs).",
+        "A differing pair marks both of its pixels; finally keep only pixels with labels > 0.",
+    ),
+}
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
@@ -72,102 +90,6 @@ def _normalize_images() -> list[tuple[str, np.ndarray]]:
 
 # (low, high, eps): the notebook's defaults first, then other values the arguments must honour
 _NORMALIZE_ARGS = ((1.0, 99.8, 1e-6), (5.0, 95.0, 1e-6), (0.0, 100.0, 1e-6), (10.0, 99.8, 1e-6))
-
-
-def _normalize_variants(
-    image: np.ndarray, low: float, high: float, eps: float
-) -> dict[str, tuple[np.ndarray, str]]:
-    """The outputs of the usual mistakes for these arguments."""
-    x = image.astype(np.float64)
-    lo, hi = np.percentile(x, [low, high])
-    d_lo, d_hi = np.percentile(x, [1.0, 99.8])
-    mn, mx = x.min(), x.max()
-    variants = {
-        "minmax": (
-            (x - mn) / (mx - mn + eps),
-            "you used the minimum and maximum; use the low-th and high-th percentiles "
-            "(np.percentile), so a few hot pixels cannot squash the nuclei's range",
-        ),
-        "clipped": (
-            np.clip((x - lo) / (hi - lo + eps), 0, 1),
-            "the result is clipped to [0, 1]; keep values outside (no np.clip here)",
-        ),
-        "swapped": (
-            (x - hi) / (lo - hi + eps),
-            "the percentiles are swapped: the low percentile must map to 0 and the high one to 1",
-        ),
-        "max_high": (
-            (x - lo) / (mx - lo + eps),
-            "you used the maximum as p_high; use the high-th percentile (np.percentile), so a "
-            "few hot pixels cannot squash the nuclei's range",
-        ),
-        "min_low": (
-            (x - mn) / (hi - mn + eps),
-            "you used the minimum as p_low; use the low-th percentile (np.percentile)",
-        ),
-        "denominator": (
-            (x - lo) / (hi + eps),
-            "the denominator must be the range p_high - p_low (+ eps), not p_high alone",
-        ),
-        "fractions": (
-            (x - np.percentile(x, low / 100))
-            / (np.percentile(x, high / 100) - np.percentile(x, low / 100) + eps),
-            "np.percentile takes percentages from 0 to 100 (low and high as they are); dividing "
-            "by 100 is for np.quantile",
-        ),
-        "half": (
-            (image.astype(np.float16) - np.float16(lo)) / np.float16(hi - lo + eps),
-            "the result was computed in half precision (float16), which rounds to about 3 "
-            "digits; compute in float32 or float64 and return float32",
-        ),
-        "no_shift": (
-            x / (hi - lo + eps),
-            "subtract the low percentile before dividing: (x - p_low) / (p_high - p_low + eps)",
-        ),
-        "zscore": (
-            (x - x.mean()) / (x.std() + eps),
-            "you used the mean and standard deviation (a z-score); map the low-th percentile "
-            "to 0 and the high-th to 1 instead",
-        ),
-        "eps": (
-            (x - lo) / (hi - lo + 1e-6),
-            f"your code ignores the eps argument (called with eps={eps:g}); add eps, not a "
-            "fixed number, to the denominator",
-        ),
-    }
-    if (low, high) != (1.0, 99.8):
-        variants["fixed"] = (
-            (x - d_lo) / (d_hi - d_lo + eps),
-            f"your code ignores the low and high arguments (called with low={low:g}, "
-            f"high={high:g}, it used the notebook's 1 and 99.8): pass them to np.percentile",
-        )
-        if high == 99.8:
-            lo_only = np.percentile(x, 1.0)
-            variants["fixed_low"] = (
-                (x - lo_only) / (hi - lo_only + eps),
-                f"your code ignores the low argument (called with low={low:g}, it used 1)",
-            )
-        else:
-            hi_only = np.percentile(x, 99.8)
-            variants["fixed_high"] = (
-                (x - lo) / (hi_only - lo + eps),
-                f"your code ignores the high argument (called with high={high:g}, it used 99.8)",
-            )
-    for method in ("nearest", "lower", "higher", "midpoint"):
-        m_lo, m_hi = np.percentile(x, [low, high], method=method)
-        variants[f"method_{method}"] = (
-            (x - m_lo) / (m_hi - m_lo + eps),
-            f"your percentiles use method='{method}'; use np.percentile's default (linear "
-            "interpolation between the two nearest pixel values), as the package does",
-        )
-    for axis, name in ((0, "column"), (1, "row")):
-        a_lo, a_hi = np.percentile(x, [low, high], axis=axis, keepdims=True)
-        variants[f"per_{name}"] = (
-            (x - a_lo) / (a_hi - a_lo + eps),
-            f"you computed the percentiles per {name} (axis={axis}); compute them over the whole "
-            "image (no axis argument)",
-        )
-    return variants
 
 
 def _normalized(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -218,7 +140,7 @@ def _check_one_normalize(student: Any, name: str, image: np.ndarray, args: tuple
     diagnose(
         got,
         percentile_normalize(image, low, high, eps),
-        lambda: _normalize_variants(image, low, high, eps),
+        lambda: normalize_variants(image, low, high, eps),
         "the normalised image",
         atol=1e-4,
         compared=f"for {name} with low={low:g}, high={high:g}, eps={eps:g}",
@@ -245,18 +167,14 @@ def _check_normalize(student: Any) -> None:
     _check_one_normalize(student, "a low-contrast image", narrow, (1.0, 99.8, 0.5))
 
 
-normalize_exercise = Exercise(
-    name="normalize",
-    title="Percentile normalisation",
-    checker=_check_normalize,
-    reference=percentile_normalize,
-    hints=(
-        "np.percentile(image, [low, high]) returns both percentiles at once; use the "
-        "arguments, not the numbers 1 and 99.8.",
-        "Map p_low to 0 and p_high to 1 with one affine formula; do not clip.",
-        "return ((image - lo) / (hi - lo + eps)).astype(np.float32)",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+normalize_exercise = _exercise(
+    "normalize",
+    "Percentile normalisation",
+    _check_normalize,
+    percentile_normalize,
+    _HINTS["normalize"],
 )
 check_normalize = normalize_exercise.check
 
@@ -294,82 +212,6 @@ def _label_cases() -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def _variant_targets(labels: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
-    fg = labels > 0
-    interior = np.where(fg, 1, 0).astype(np.uint8)
-
-    def with_boundary(mask: np.ndarray) -> np.ndarray:
-        t = interior.copy()
-        t[mask] = 2
-        return t
-
-    ref = three_class(labels)
-    inner = inner_boundaries(labels)
-    fg_edge = fg & ~ndimage.binary_erosion(fg, border_value=1)
-    eight = np.zeros_like(fg)
-    padded = np.pad(labels, 1, mode="edge")
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            shifted = padded[1 + dy : 1 + dy + labels.shape[0], 1 + dx : 1 + dx + labels.shape[1]]
-            eight |= shifted != labels
-    eight &= fg
-    outer = ~fg & ndimage.binary_dilation(fg)
-    border = np.zeros_like(fg)
-    border[[0, -1], :] = True
-    border[:, [0, -1]] = True
-    one_side = np.zeros_like(fg)
-    one_side[1:, :] |= labels[1:, :] != labels[:-1, :]
-    one_side[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    one_side &= fg
-    swapped = np.where(ref == 1, 2, np.where(ref == 2, 1, 0)).astype(np.uint8)
-    border_message = (
-        "the image border is not a boundary: nuclei cut by the border keep interior pixels there "
-        "(np.roll wraps around, comparing the first row with the last: compare shifted slices "
-        "such as labels[1:, :] and labels[:-1, :] instead)"
-    )
-    rolled = np.zeros_like(fg)
-    for shift, axis in ((1, 0), (-1, 0), (1, 1), (-1, 1)):
-        rolled |= np.roll(labels, shift, axis=axis) != labels
-    return {
-        "eight_bit": (
-            three_class(labels.astype(np.uint8)),
-            "labels above 255 are lost: converting the labels to uint8 (8 bits) turns 257 into "
-            "1, so two touching nuclei become one; compare the labels as they are",
-        ),
-        "classes_swapped": (
-            swapped,
-            "classes 1 and 2 are swapped: 1 is the interior, 2 the boundary",
-        ),
-        "foreground_only": (
-            with_boundary(fg_edge),
-            "where two nuclei touch there must be boundary on both sides of the contact line: "
-            "compare each pixel's label with its neighbours' labels, not the foreground mask",
-        ),
-        "outer": (
-            with_boundary(outer),
-            "your boundary lies outside the nuclei (on background pixels); it must be the inner "
-            "rim: nucleus pixels with a neighbour of another label",
-        ),
-        "thick": (
-            with_boundary(outer | inner),
-            "your boundary also covers background pixels outside the nuclei (a 'thick' "
-            "boundary); keep only the inner rim: nucleus pixels with a neighbour of another label",
-        ),
-        "eight": (
-            with_boundary(eight),
-            "you used 8 neighbours (diagonals too); use the 4 neighbours up, down, left, right",
-        ),
-        "image_border": (np.where(border & fg, 2, ref).astype(np.uint8), border_message),
-        "rolled": (with_boundary(rolled & fg), border_message),
-        "border_and_foreground": (with_boundary(fg_edge | (border & fg)), border_message),
-        "one_side": (
-            with_boundary(one_side),
-            "only one pixel of each differing pair of neighbours is marked: a pair with two "
-            "labels marks both of its pixels (edge[1:, :] |= ... and edge[:-1, :] |= ...)",
-        ),
-    }
-
-
 def diagnose_known(got: np.ndarray, variants: dict[str, tuple[np.ndarray, str]]) -> None:
     """Raise the message of a known mistake that ``got`` reproduces exactly (if any)."""
     for output, message in variants.values():
@@ -404,7 +246,7 @@ def _check_three_class(student: Any) -> None:
         if np.array_equal(got, reference):
             expect(True, "")
             continue
-        diagnose_known(got, _variant_targets(labels))
+        diagnose_known(got, three_class_variants(labels))
         if not (labels == 0).any():
             expect(
                 bool(((got == 0) == (labels == 0)).all()),
@@ -461,40 +303,24 @@ def _three_class_difference(name: str, labels: np.ndarray, got: np.ndarray, ref:
 _FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-three_class_exercise = Exercise(
-    name="three_class",
-    title="Three-class target",
-    checker=_check_three_class,
-    reference=three_class,
-    hints=(
-        "Start with interior = 1 wherever labels > 0, then overwrite the boundary pixels with 2.",
-        "A pixel is boundary when it is inside a nucleus and one of its 4 neighbours has a "
-        "different label: compare labels[1:, :] with labels[:-1, :] (vertical pairs) and "
-        "labels[:, 1:] with labels[:, :-1] (horizontal pairs).",
-        "A differing pair marks both of its pixels; finally keep only pixels with labels > 0.",
-    ),
-    solution_notebook=NOTEBOOK,
+three_class_exercise = _exercise(
+    "three_class", "Three-class target", _check_three_class, three_class, _HINTS["three_class"]
 )
 check_three_class = three_class_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def note(key: tuple[str, str], diff: float, tol: float) -> None:
-        spread[key] = (max(diff, spread.get(key, (0.0, tol))[0]), tol)
-
+def variant_spread() -> Spread:
+    """How far each known mistake of the two checks moves the output (see :class:`Spread`)."""
+    spread = Spread()
     images = _normalize_images()
     narrow = ("a low-contrast image", (images[0][1] * 0.01).astype(np.float32))
     for _name, image in [*images, narrow]:
         for low, high, eps in (*_NORMALIZE_ARGS, (1.0, 99.8, 0.5)):
             reference = percentile_normalize(image, low, high, eps)
-            for key, (output, _m) in _normalize_variants(image, low, high, eps).items():
-                note(("normalize", key), max_difference(output, reference), 1e-4)
+            for key, (output, _m) in normalize_variants(image, low, high, eps).items():
+                spread.note("normalize", key, max_difference(output, reference), 1e-4)
     for _name, labels in _label_cases():
         reference = three_class(labels)
-        for key, (output, _m) in _variant_targets(labels).items():
-            note(("three_class", key), float((output != reference).any()), 0.0)
+        for key, (output, _m) in three_class_variants(labels).items():
+            spread.note("three_class", key, float((output != reference).any()), 0.0)
     return spread

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from gruunet_edu.exercises.core import (
     Exercise,
@@ -24,6 +23,8 @@ from gruunet_edu.exercises.core import (
     max_difference,
     seeded,
 )
+from gruunet_edu.exercises.mistakes import Spread
+from gruunet_edu.exercises.mistakes.nb1 import SWAPPED, cell_variants, update_variants
 from gruunet_edu.exercises.probes import (
     expect_gradients,
     expect_unchanged,
@@ -34,50 +35,27 @@ from gruunet_edu.exercises.probes import (
 from gruunet_edu.models.convgru import ConvGRUCell, update_state
 
 NOTEBOOK = "solutions/01_convgru.ipynb"
-SWAPPED = (
-    "z and 1 - z are swapped: with z = 0 the state must stay h_prev, with z = 1 it becomes the "
-    "candidate (the blog's text writes it this way round; this course follows its code: "
-    "h_new = (1 - z) * h_prev + z * h_cand)"
-)
+
+_HINTS = {
+    "update": (
+        "The new state is a per-pixel weighted average of the old state and the candidate; the "
+        "weights are z and 1 - z and they add up to 1.",
+        "Ask what should happen when z = 0: the gate is closed, so nothing is updated.",
+        "h_new = (1 - z) * h_prev + z * h_cand (all elementwise, no loops needed).",
+    ),
+    "convgru": (
+        "Write the four equations one per line, in order: z, r, the candidate h_cand, h_new. "
+        "Every W * x is self.conv_x?(x) and every U * h is self.conv_h?(h).",
+        "Gates are sigmoids: z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h)), and r the same "
+        "with conv_xr / conv_hr.",
+        "The reset gate acts on the state before its convolution: self.conv_hh(r * h). The "
+        "candidate uses F.leaky_relu(..., self.slope).",
+        "h_new = (1 - z) * h + z * h_cand; return (h_new, z, r) when return_gates is True.",
+    ),
+}
 
 
 reference_update = update_state  # the notebook's name for the package's eq. (4)
-
-
-def _update_variants(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) -> dict:
-    per_pixel = (
-        "the gate acts per pixel and per channel: use z itself, elementwise, not one number or "
-        "one sample of it"
-    )
-    m = z.mean()
-    return {
-        "swapped": (z * h_prev + (1 - z) * h_cand, SWAPPED),
-        "no_one_minus": (
-            h_prev + z * h_cand,
-            "the old state is not weighted by (1 - z): h_new = (1 - z) * h_prev + z * h_cand",
-        ),
-        "sum_only": (
-            z * (h_prev + h_cand),
-            "both terms are weighted by z: the old state gets (1 - z)",
-        ),
-        "mean_gate": ((1 - m) * h_prev + m * h_cand, per_pixel),
-        "first_sample": ((1 - z[0]) * h_prev + z[0] * h_cand, per_pixel),
-        "rounded": (
-            torch.where(z > 0.5, h_cand, h_prev),
-            "you rounded z to 0 or 1 (a hard choice); the new state is the weighted average "
-            "(1 - z) * h_prev + z * h_cand for every z between 0 and 1",
-        ),
-        "half": (
-            update_state(h_prev.half(), h_cand.half(), z.half()).float(),
-            "the new state was computed in half precision (float16), which rounds to about 3 "
-            "digits; keep float32",
-        ),
-        "sigmoid_again": (
-            update_state(h_prev, h_cand, torch.sigmoid(z)),
-            "z is already a gate in [0, 1] (a sigmoid was applied in eq. 1): do not apply a "
-            "sigmoid again",
-        ),
-    }
 
 
 def _update_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -124,7 +102,7 @@ def _check_update(student: Any) -> None:
     diagnose(
         out,
         update_state(h_prev, h_cand, z),
-        lambda: _update_variants(h_prev, h_cand, z),
+        lambda: update_variants(h_prev, h_cand, z),
         "the new state",
         explain=explain,
     )
@@ -138,18 +116,10 @@ def _check_update(student: Any) -> None:
     )
 
 
-update_exercise = Exercise(
-    name="update",
-    title="State update (eq. 4)",
-    checker=_check_update,
-    reference=update_state,
-    hints=(
-        "The new state is a per-pixel weighted average of the old state and the candidate; the "
-        "weights are z and 1 - z and they add up to 1.",
-        "Ask what should happen when z = 0: the gate is closed, so nothing is updated.",
-        "h_new = (1 - z) * h_prev + z * h_cand (all elementwise, no loops needed).",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+update_exercise = _exercise(
+    "update", "State update (eq. 4)", _check_update, update_state, _HINTS["update"]
 )
 check_update = update_exercise.check
 
@@ -174,78 +144,6 @@ _LAYER_INPUTS = {
 def _reference_cell(x_channels: int, channels: int, seed: int, slope: float = 0.2) -> ConvGRUCell:
     with seeded(seed):
         return ConvGRUCell(x_channels, channels, slope)
-
-
-@torch.no_grad()
-def _variants(ref: ConvGRUCell, x: torch.Tensor, h: torch.Tensor) -> dict[str, tuple]:
-    """Outputs of the usual mistakes, computed with the reference's convolutions."""
-    z = torch.sigmoid(ref.conv_xz(x) + ref.conv_hz(h))
-    r = torch.sigmoid(ref.conv_xr(x) + ref.conv_hr(h))
-    xh, slope = ref.conv_xh(x), ref.slope
-    pre = xh + ref.conv_hh(r * h)
-    cand = F.leaky_relu(pre, slope)
-    no_reset = F.leaky_relu(xh + ref.conv_hh(h), slope)
-
-    def update(candidate: torch.Tensor, gate: torch.Tensor = z) -> torch.Tensor:
-        return (1 - gate) * h + gate * candidate
-
-    reset_in_update = (
-        "the reset gate is applied to the wrong term: r belongs inside the candidate "
-        "(eq. 3), the update (eq. 4) uses the plain h_prev"
-    )
-    variants = {
-        "swapped": (z * h + (1 - z) * cand, SWAPPED),
-        "no_reset": (
-            update(no_reset),
-            "the reset gate is missing: in eq. (3) U_h convolves r * h_prev, not h_prev",
-        ),
-        "reset_after_conv": (
-            update(F.leaky_relu(xh + r * ref.conv_hh(h), slope)),
-            "the reset gate is applied to the wrong term: it multiplies h_prev *before* the "
-            "convolution U_h (conv_hh(r * h)), not its result (r * conv_hh(h))",
-        ),
-        "reset_in_update": ((1 - z) * (r * h) + z * cand, reset_in_update),
-        "reset_moved_to_update": ((1 - z) * (r * h) + z * no_reset, reset_in_update),
-        "gates_swapped": (
-            (1 - r) * h + r * F.leaky_relu(xh + ref.conv_hh(z * h), slope),
-            "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr",
-        ),
-        "tanh": (
-            update(torch.tanh(pre)),
-            "the candidate uses tanh; GRUU-Net uses LeakyReLU with slope 0.2 "
-            "(F.leaky_relu(..., self.slope))",
-        ),
-        "relu": (
-            update(F.relu(pre)),
-            "the candidate uses ReLU; GRUU-Net uses LeakyReLU with slope self.slope "
-            "(F.leaky_relu(..., self.slope))",
-        ),
-        "no_activation": (
-            update(pre),
-            "the candidate has no activation: apply F.leaky_relu(..., self.slope) in eq. (3)",
-        ),
-        "sigmoid_candidate": (
-            update(torch.sigmoid(pre)),
-            "the candidate uses a sigmoid; sigmoids are for the gates, the candidate uses "
-            "LeakyReLU (F.leaky_relu(..., self.slope))",
-        ),
-        "returns_candidate": (
-            cand,
-            "you return the candidate h_cand; return h_new = (1 - z) * h + z * h_cand (eq. 4)",
-        ),
-        "default_slope": (
-            update(F.leaky_relu(pre)),
-            "the candidate uses LeakyReLU slope 0.01 (F.leaky_relu's default); pass the "
-            "cell's slope: F.leaky_relu(..., self.slope)",
-        ),
-    }
-    if slope != 0.2:
-        variants["fixed_slope"] = (
-            update(F.leaky_relu(pre, 0.2)),
-            f"the LeakyReLU slope is hard-wired to 0.2, but this cell has self.slope = {slope:g}: "
-            "use F.leaky_relu(..., self.slope)",
-        )
-    return variants
 
 
 def _gates(result: Any, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -278,89 +176,102 @@ def _diagnose_state(cell, ref, x, h, got, ref_h, name: str) -> None:  # noqa: AN
             "update (eq. 4)"
         )
 
-    diagnose(got, ref_h, partial(_variants, ref, x, h), name, explain=explain)
+    diagnose(got, ref_h, partial(cell_variants, ref, x, h), name, explain=explain)
+
+
+def _case(index: int) -> tuple[ConvGRUCell, torch.Tensor, torch.Tensor]:
+    """Case ``index`` of ``_CASES``: the reference cell and its inputs x (B, C_x, H, W) and
+    h (B, C, H, W); the third case starts from h = 0."""
+    b, cx, c, hgt, wid, slope = _CASES[index]
+    ref = _reference_cell(cx, c, seed=index, slope=slope)
+    gen = torch.Generator().manual_seed(100 + index)
+    x = torch.randn(b, cx, hgt, wid, generator=gen)
+    h = torch.randn(b, c, hgt, wid, generator=gen) if index != 2 else torch.zeros(b, c, hgt, wid)
+    return ref, x, h
 
 
 def _check_convgru(student: Any) -> None:
-    for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
-        ref = _reference_cell(cx, c, seed=index, slope=slope)
-        cell = instantiate(student, ref, cx, c, what="your cell")
-        cell.slope = slope
-        gen = torch.Generator().manual_seed(100 + index)
-        x = torch.randn(b, cx, hgt, wid, generator=gen)
-        h = (
-            torch.randn(b, c, hgt, wid, generator=gen)
-            if index != 2
-            else torch.zeros(b, c, hgt, wid)
-        )
-        before = snapshot([x, h])
-        with torch.no_grad():
-            result = call(cell, x, h, what="your cell's forward(x, h)")
-            expect_unchanged([x, h], before, ["x", "h"])
-            if isinstance(result, tuple | list):
-                raise Mismatch(
-                    f"forward(x, h) returned a {type(result).__name__}: without "
-                    "return_gates=True return only h_new"
-                )
-            out = tensor_result(result, "forward(x, h)")
-            expect_shape(out, (b, c, hgt, wid), "the new state", "(B, channels, H, W)")
-            h_new, z, r = _gates(
-                call(cell, x, h, return_gates=True, what="forward(x, h, return_gates=True)"),
-                "forward(x, h, return_gates=True)",
-            )
-            ref_h, ref_z, ref_r = ref(x, h, return_gates=True)
-        if close(h_new, ref_h) and close(z, ref_r) and close(r, ref_z):
-            raise Mismatch(
-                "h_new is right, but the gates come back in the wrong order: return the tuple "
-                "(h_new, z, r)"
-            )
-        for gate, name in ((z, "z"), (r, "r")):
-            expect_shape(gate, (b, c, hgt, wid), f"the gate {name}", "(B, channels, H, W)")
-            lo, hi = float(gate.min()), float(gate.max())
-            expect(
-                lo >= 0.0 and hi <= 1.0,
-                f"the gate {name} has values outside [0, 1] (from {lo:.2f} to {hi:.2f}): a gate is "
-                "a sigmoid of the summed convolutions",
-            )
-        if close(z, ref_r) and not close(z, ref_z):
-            raise Mismatch(
-                "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr"
-            )
-        diagnose(
-            z,
-            ref_z,
-            {
-                "one_minus": (1 - ref_z, "your z is 1 - z: it should be sigmoid(W_z x + U_z h)"),
-                "x_only": (
-                    torch.sigmoid(ref.conv_xz(x)).detach(),
-                    "z ignores the state: eq. (1) adds conv_hz(h) to conv_xz(x)",
-                ),
-            },
-            "the update gate z",
-            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xz", "conv_hz"), "z (eq. 1)"),
-        )
-        diagnose(
-            r,
-            ref_r,
-            {
-                "x_only": (
-                    torch.sigmoid(ref.conv_xr(x)).detach(),
-                    "r ignores the state: eq. (2) adds conv_hr(h) to conv_xr(x)",
-                )
-            },
-            "the reset gate r",
-            explain=partial(_gate_explain, cell, ref, x, h, ("conv_xr", "conv_hr"), "r (eq. 2)"),
-        )
-        _diagnose_state(cell, ref, x, h, out, ref_h, "the new state h_new")
-        _diagnose_state(cell, ref, x, h, h_new, ref_h, "h_new returned with the gates")
-        grad_ref = _reference_cell(cx, c, seed=index, slope=slope)
-        grad_cell = instantiate(student, grad_ref, cx, c, what="your cell")
-        grad_cell.slope = slope
-        expect_gradients(
-            grad_cell, grad_ref, {"x": x, "h": h}, "your cell's forward(x, h)", grad_cell, grad_ref
-        )
+    for index in range(len(_CASES)):
+        _check_case(student, index)
+    _check_gate_extremes(student)
 
-    # edge cases: update gate forced shut (z = 0) and wide open (z = 1) through its bias
+
+def _check_case(student: Any, index: int) -> None:
+    """One case of ``_CASES``: the state, both gates and the gradients."""
+    b, cx, c, hgt, wid, slope = _CASES[index]
+    ref, x, h = _case(index)
+    cell = instantiate(student, ref, cx, c, what="your cell")
+    cell.slope = slope
+    before = snapshot([x, h])
+    with torch.no_grad():
+        result = call(cell, x, h, what="your cell's forward(x, h)")
+        expect_unchanged([x, h], before, ["x", "h"])
+        if isinstance(result, tuple | list):
+            raise Mismatch(
+                f"forward(x, h) returned a {type(result).__name__}: without "
+                "return_gates=True return only h_new"
+            )
+        out = tensor_result(result, "forward(x, h)")
+        expect_shape(out, (b, c, hgt, wid), "the new state", "(B, channels, H, W)")
+        h_new, z, r = _gates(
+            call(cell, x, h, return_gates=True, what="forward(x, h, return_gates=True)"),
+            "forward(x, h, return_gates=True)",
+        )
+        ref_h, ref_z, ref_r = ref(x, h, return_gates=True)
+    if close(h_new, ref_h) and close(z, ref_r) and close(r, ref_z):
+        raise Mismatch(
+            "h_new is right, but the gates come back in the wrong order: return the tuple "
+            "(h_new, z, r)"
+        )
+    for gate, name in ((z, "z"), (r, "r")):
+        expect_shape(gate, (b, c, hgt, wid), f"the gate {name}", "(B, channels, H, W)")
+        lo, hi = float(gate.min()), float(gate.max())
+        expect(
+            lo >= 0.0 and hi <= 1.0,
+            f"the gate {name} has values outside [0, 1] (from {lo:.2f} to {hi:.2f}): a gate is "
+            "a sigmoid of the summed convolutions",
+        )
+    if close(z, ref_r) and not close(z, ref_z):
+        raise Mismatch(
+            "z and r are swapped: z uses conv_xz and conv_hz, r uses conv_xr and conv_hr"
+        )
+    diagnose(
+        z,
+        ref_z,
+        {
+            "one_minus": (1 - ref_z, "your z is 1 - z: it should be sigmoid(W_z x + U_z h)"),
+            "x_only": (
+                torch.sigmoid(ref.conv_xz(x)).detach(),
+                "z ignores the state: eq. (1) adds conv_hz(h) to conv_xz(x)",
+            ),
+        },
+        "the update gate z",
+        explain=partial(_gate_explain, cell, ref, x, h, ("conv_xz", "conv_hz"), "z (eq. 1)"),
+    )
+    diagnose(
+        r,
+        ref_r,
+        {
+            "x_only": (
+                torch.sigmoid(ref.conv_xr(x)).detach(),
+                "r ignores the state: eq. (2) adds conv_hr(h) to conv_xr(x)",
+            )
+        },
+        "the reset gate r",
+        explain=partial(_gate_explain, cell, ref, x, h, ("conv_xr", "conv_hr"), "r (eq. 2)"),
+    )
+    _diagnose_state(cell, ref, x, h, out, ref_h, "the new state h_new")
+    _diagnose_state(cell, ref, x, h, h_new, ref_h, "h_new returned with the gates")
+    grad_ref = _reference_cell(cx, c, seed=index, slope=slope)
+    grad_cell = instantiate(student, grad_ref, cx, c, what="your cell")
+    grad_cell.slope = slope
+    expect_gradients(
+        grad_cell, grad_ref, {"x": x, "h": h}, "your cell's forward(x, h)", grad_cell, grad_ref
+    )
+
+
+def _check_gate_extremes(student: Any) -> None:
+    """The update gate forced shut (z = 0) and wide open (z = 1) through its bias."""
     b, cx, c, hgt, wid, _ = _CASES[0]
     gen = torch.Generator().manual_seed(7)
     x, h = torch.randn(b, cx, hgt, wid, generator=gen), torch.randn(b, c, hgt, wid, generator=gen)
@@ -380,45 +291,23 @@ def _check_convgru(student: Any) -> None:
         )
 
 
-convgru_exercise = Exercise(
-    name="convgru",
-    title="ConvGRU cell",
-    checker=_check_convgru,
-    reference=ConvGRUCell,
-    hints=(
-        "Write the four equations one per line, in order: z, r, the candidate h_cand, h_new. "
-        "Every W * x is self.conv_x?(x) and every U * h is self.conv_h?(h).",
-        "Gates are sigmoids: z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h)), and r the same "
-        "with conv_xr / conv_hr.",
-        "The reset gate acts on the state before its convolution: self.conv_hh(r * h). The "
-        "candidate uses F.leaky_relu(..., self.slope).",
-        "h_new = (1 - z) * h + z * h_cand; return (h_new, z, r) when return_gates is True.",
-    ),
-    solution_notebook=NOTEBOOK,
+convgru_exercise = _exercise(
+    "convgru", "ConvGRU cell", _check_convgru, ConvGRUCell, _HINTS["convgru"]
 )
 check_convgru = convgru_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, the check's tolerance): every known mistake must move the output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
+def variant_spread() -> Spread:
+    """How far each known mistake of the two checks moves the output (see :class:`Spread`)."""
+    spread = Spread()
     h_prev, h_cand, z = _update_inputs()
     reference = update_state(h_prev, h_cand, z)
-    for key, (output, _m) in _update_variants(h_prev, h_cand, z).items():
-        spread[("update", key)] = (max_difference(output, reference), 1e-5)
-    for index, (b, cx, c, hgt, wid, slope) in enumerate(_CASES):
-        ref = _reference_cell(cx, c, seed=index, slope=slope)
-        gen = torch.Generator().manual_seed(100 + index)
-        x = torch.randn(b, cx, hgt, wid, generator=gen)
-        h = (
-            torch.randn(b, c, hgt, wid, generator=gen)
-            if index != 2
-            else torch.zeros(b, c, hgt, wid)
-        )
+    for key, (output, _m) in update_variants(h_prev, h_cand, z).items():
+        spread.note("update", key, max_difference(output, reference), 1e-5)
+    for index in range(len(_CASES)):
+        ref, x, h = _case(index)
         with torch.no_grad():
             reference = ref(x, h)
-        for key, (output, _m) in _variants(ref, x, h).items():
-            old = spread.get(("convgru", key), (0.0, 1e-5))[0]
-            spread[("convgru", key)] = (max(old, max_difference(output, reference)), 1e-5)
+        for key, (output, _m) in cell_variants(ref, x, h).items():
+            spread.note("convgru", key, max_difference(output, reference), 1e-5)
     return spread

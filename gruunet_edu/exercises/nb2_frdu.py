@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from gruunet_edu.exercises.core import (
     Exercise,
@@ -25,6 +24,8 @@ from gruunet_edu.exercises.core import (
     seeded,
     vary_batchnorm,
 )
+from gruunet_edu.exercises.mistakes import Spread
+from gruunet_edu.exercises.mistakes.nb2 import dense_variants, frdu_variants
 from gruunet_edu.exercises.probes import (
     LayerLog,
     expect_gradients,
@@ -38,6 +39,23 @@ from gruunet_edu.models.dense import DenseBlock
 from gruunet_edu.models.frdu import FRDU
 
 NOTEBOOK = "solutions/02_dense_block_and_frdu.ipynb"
+
+_HINTS = {
+    "dense_block": (
+        "Keep a Python list `features` that starts as [x]; every layer appends its output.",
+        "Layer l gets torch.cat(features, dim=1) (dim 1 is the channel dimension).",
+        "After the loop: y = self.transition(torch.cat(features, dim=1)); return "
+        "self.relu(self.norm(y)).",
+    ),
+    "frdu": (
+        "Four lines, one per equation: merge the two streams, the dense block, project and "
+        "up-sample, the ConvGRU.",
+        "The state lives at full resolution: bring it to o_prev's resolution with "
+        "self.down(h_prev) before torch.cat([o_prev, ...], dim=1).",
+        "x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode='bilinear'), then "
+        "h = self.gru(x, h_prev); return o, h.",
+    ),
+}
 
 # ------------------------------------------------------------------------------ dense block
 
@@ -56,49 +74,6 @@ def _dense_reference(case: tuple[int, ...], seed: int) -> DenseBlock:
         block = DenseBlock(c_in, c_out, num_layers=k, growth_rate=g, bn_size=2)
         vary_batchnorm(block, affine=True)
         return block.eval()
-
-
-@torch.no_grad()
-def _dense_variants(block: DenseBlock, x: torch.Tensor) -> dict[str, tuple]:
-    def run(order: str = "forward", final: str = "norm_relu", pre_relu: bool = False):
-        features = [x]
-        for layer in block.layers:
-            inp = torch.cat(features if order == "forward" else features[::-1], dim=1)
-            features.append(layer(inp))
-        joined = torch.cat(features if order == "forward" else features[::-1], dim=1)
-        y = block.transition(F.relu(joined) if pre_relu else joined)
-        if final == "none":
-            return y
-        if final == "relu":
-            return F.relu(y)
-        if final == "norm":
-            return block.norm(y)
-        return F.relu(block.norm(y))
-
-    return {
-        "reversed": (
-            run("reversed"),
-            "the concatenation order is wrong: each layer reads torch.cat([x, y_1, ..., "
-            "y_(l-1)], dim=1), the block input first and new features appended at the end",
-        ),
-        "no_final": (
-            run(final="none"),
-            "the final BatchNorm and ReLU are missing: return self.relu(self.norm(y))",
-        ),
-        "no_norm": (
-            run(final="relu"),
-            "the final BatchNorm is missing: return self.relu(self.norm(y)), not self.relu(y)",
-        ),
-        "no_relu": (
-            run(final="norm"),
-            "the final ReLU is missing: return self.relu(self.norm(y)), not self.norm(y)",
-        ),
-        "pre_relu": (
-            run(pre_relu=True),
-            "there is an extra ReLU before the transition: the transition reads "
-            "torch.cat(features, dim=1) itself (it has its own BatchNorm and ReLU inside)",
-        ),
-    }
 
 
 _DENSE_LAYER_NAMES = ("layers", "transition", "norm")
@@ -171,7 +146,7 @@ def _check_dense_block(student: Any) -> None:
         diagnose(
             got,
             expected,
-            partial(_dense_variants, ref, x),
+            partial(dense_variants, ref, x),
             "the block output",
             explain=partial(_dense_explain, block, ref, x, names, got, expected),
         )
@@ -187,18 +162,10 @@ _DENSE_INPUTS = {
 }
 
 
-dense_block_exercise = Exercise(
-    name="dense_block",
-    title="Dense block",
-    checker=_check_dense_block,
-    reference=DenseBlock,
-    hints=(
-        "Keep a Python list `features` that starts as [x]; every layer appends its output.",
-        "Layer l gets torch.cat(features, dim=1) (dim 1 is the channel dimension).",
-        "After the loop: y = self.transition(torch.cat(features, dim=1)); return "
-        "self.relu(self.norm(y)).",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+dense_block_exercise = _exercise(
+    "dense_block", "Dense block", _check_dense_block, DenseBlock, _HINTS["dense_block"]
 )
 check_dense_block = dense_block_exercise.check
 
@@ -216,90 +183,6 @@ def _frdu_reference(case: tuple[int, ...], seed: int) -> FRDU:
         frdu = FRDU(c_in, c, c_h, factor, 2, 4, 2, "maxpool", True, False)
         vary_batchnorm(frdu)
         return frdu.eval()
-
-
-@torch.no_grad()
-def _frdu_variants(ref: FRDU, o_prev: torch.Tensor, h_prev: torch.Tensor) -> dict[str, tuple]:
-    """name -> (o, h, message) for the usual mistakes, computed with the reference's layers
-    (in whatever mode, eval or train, ``ref`` is in)."""
-    size = h_prev.shape[-2:]
-    down = ref.down(h_prev)
-
-    def run(
-        merged: torch.Tensor,
-        mode: str = "bilinear",
-        swap_gru: bool = False,
-        project_first: bool = True,
-        align: bool | None = None,
-    ):
-        o = ref.dense(ref.merge(merged))
-        if project_first:
-            x = F.interpolate(ref.project(o), size=size, mode=mode, align_corners=align)
-        else:
-            x = ref.project(F.interpolate(o, size=size, mode=mode, align_corners=align))
-        return o, (ref.gru(h_prev, x) if swap_gru else ref.gru(x, h_prev))
-
-    bilinear = F.interpolate(h_prev, scale_factor=1 / ref.factor, mode="bilinear")
-    average = F.avg_pool2d(h_prev, ref.factor)
-    merged = torch.cat([o_prev, down], dim=1)
-    merged_o = ref.merge(merged)
-    variants = {
-        "concat_order": (
-            *run(torch.cat([down, o_prev], dim=1)),
-            "the concatenation order is wrong: merge torch.cat([o_prev, down(h_prev)], dim=1), "
-            "the pooling stream first",
-        ),
-        "bilinear_down": (
-            *run(torch.cat([o_prev, bilinear], dim=1)),
-            "the state is down-sampled with bilinear interpolation (the blog's code); this FRDU "
-            "uses self.down(h_prev), a max-pool by self.factor",
-        ),
-        "average_down": (
-            *run(torch.cat([o_prev, average], dim=1)),
-            "the state is down-sampled with average pooling (F.avg_pool2d); this FRDU uses "
-            "self.down(h_prev), a max-pool by self.factor",
-        ),
-        "nearest_up": (
-            *run(merged, mode="nearest"),
-            "x_t is up-sampled with 'nearest'; use mode='bilinear'",
-        ),
-        "align_corners": (
-            *run(merged, align=True),
-            "x_t is up-sampled with align_corners=True; leave align_corners at its default "
-            "(False), as the package's FRDU does",
-        ),
-        "project_after": (
-            *run(merged, project_first=False),
-            "o is up-sampled first and projected afterwards: project to C_h channels before "
-            "up-sampling, x = F.interpolate(self.project(o), ...), so the up-sampling and the "
-            "GRU's convolutions work on C_h channels, not all of o's",
-        ),
-        "no_dense": (
-            merged_o,
-            ref.gru(F.interpolate(ref.project(merged_o), size=size, mode="bilinear"), h_prev),
-            "o must be the dense block's output, o = self.dense(self.merge(...))",
-        ),
-        "merged_returned": (
-            merged_o,
-            run(merged)[1],
-            "the returned o is the merge's output; return the dense block's output, "
-            "o = self.dense(self.merge(...)), which also feeds the projection",
-        ),
-    }
-    if close(bilinear, average):  # factor 2: bilinear sampling averages each 2x2 block
-        message = (
-            "the state is down-sampled by average pooling or bilinear interpolation (the blog's "
-            "code; for factor 2 the two are the same); this FRDU uses self.down(h_prev), a "
-            "max-pool by self.factor"
-        )
-        variants["bilinear_down"] = (*variants["bilinear_down"][:2], message)
-        variants["average_down"] = (*variants["average_down"][:2], message)
-    if h_prev.shape[1] == ref.project[0].out_channels:  # x and h have the same channels
-        variants["gru_args"] = (
-            *run(merged, swap_gru=True),
-            "the ConvGRU's arguments are swapped: the input comes first, self.gru(x, h_prev)",
-        )
-    return variants
 
 
 _FRDU_LAYERS = {
@@ -376,7 +259,7 @@ def _compare_frdu(frdu, ref, o_prev, h_prev, o, h, mode: str) -> None:
         return torch.cat([pair[0].flatten(), pair[1].flatten()])
 
     def variants() -> dict[str, tuple]:
-        table = _frdu_variants(ref, o_prev, h_prev)
+        table = frdu_variants(ref, o_prev, h_prev)
         return {k: (joined((v_o, v_h)), message) for k, (v_o, v_h, message) in table.items()}
 
     def explain() -> str:
@@ -429,21 +312,7 @@ def _check_frdu(student: Any) -> None:
         )
 
 
-frdu_exercise = Exercise(
-    name="frdu",
-    title="FRDU",
-    checker=_check_frdu,
-    reference=FRDU,
-    hints=(
-        "Four lines, one per equation: merge the two streams, the dense block, project and "
-        "up-sample, the ConvGRU.",
-        "The state lives at full resolution: bring it to o_prev's resolution with "
-        "self.down(h_prev) before torch.cat([o_prev, ...], dim=1).",
-        "x = F.interpolate(self.project(o), size=h_prev.shape[-2:], mode='bilinear'), then "
-        "h = self.gru(x, h_prev); return o, h.",
-    ),
-    solution_notebook=NOTEBOOK,
-)
+frdu_exercise = Exercise("frdu", "FRDU", _check_frdu, FRDU, _HINTS["frdu"], NOTEBOOK)
 check_frdu = frdu_exercise.check
 
 
@@ -460,31 +329,25 @@ def _frdu_inputs(index: int, train: bool) -> tuple[FRDU, torch.Tensor, torch.Ten
     return train_mode(ref, seed=index), o2, h2
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the checked output over the check's
-    inputs, eval and train mode, the check's tolerance): every known mistake must move the
-    output far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def note(key: tuple[str, str], diff: float) -> None:
-        spread[key] = (max(diff, spread.get(key, (0.0, 1e-5))[0]), 1e-5)
-
+def variant_spread() -> Spread:
+    """How far each known mistake moves the output, in eval and train mode (see :class:`Spread`)."""
+    spread = Spread()
     for index, case in enumerate(_DENSE_CASES):
         b, c_in, _, _, _, hgt, wid = case
         ref = _dense_reference(case, seed=index)
         x = torch.randn(b, c_in, hgt, wid, generator=torch.Generator().manual_seed(10 + index))
         with torch.no_grad():
             reference = ref(x)
-        for key, (output, _m) in _dense_variants(ref, x).items():
-            note(("dense_block", key), max_difference(output, reference))
+        for key, (output, _m) in dense_variants(ref, x).items():
+            spread.note("dense_block", key, max_difference(output, reference), 1e-5)
     for index in range(len(_FRDU_CASES)):
         for train in (False, True):
             ref, o_prev, h_prev = _frdu_inputs(index, train)
             with torch.no_grad():
                 ref_o, ref_h = ref(o_prev, h_prev)
-            for key, (o, h, _m) in _frdu_variants(ref, o_prev, h_prev).items():
+            for key, (o, h, _m) in frdu_variants(ref, o_prev, h_prev).items():
                 diff = max_difference(o, ref_o)
                 if h is not None:
                     diff = max(diff, max_difference(h, ref_h))
-                note(("frdu", key), diff)
+                spread.note("frdu", key, diff, 1e-5)
     return spread

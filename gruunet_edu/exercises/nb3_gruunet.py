@@ -10,15 +10,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from gruunet_edu.exercises import probes
 from gruunet_edu.exercises.core import (
     Exercise,
     Mismatch,
     RecordCalls,
     StudentError,
     call,
-    close,
     diagnose,
     expect,
     expect_shape,
@@ -28,19 +27,26 @@ from gruunet_edu.exercises.core import (
     seeded,
     vary_batchnorm,
 )
-from gruunet_edu.exercises.probes import (
-    LayerLog,
-    expect_gradients,
-    expect_unchanged,
-    first_difference,
-    snapshot,
-    tensor_result,
-    train_mode,
-)
+from gruunet_edu.exercises.mistakes import Spread
+from gruunet_edu.exercises.mistakes.nb3 import net_variants
 from gruunet_edu.models.config import GRUUNetConfig, frdu_factors
 from gruunet_edu.models.gruunet import GRUUNet
 
 NOTEBOOK = "solutions/03_gruunet.ipynb"
+
+_HINTS = {
+    "factors": (
+        "Write them down for S = 3 first: the stream o goes down three times, then up twice.",
+        "Encoder: [2**i for i in range(1, S + 1)]. The decoder mirrors it without the bottom.",
+        "down + down[-2::-1]",
+    ),
+    "gruunet": (
+        "Start with h = self.stem(x) and o = h; then one loop over self.frdus.",
+        "Before FRDU t, o changes scale: max-pool by 2 for the first S = self.config.num_scales "
+        "FRDUs, bilinear up-sampling by 2 afterwards.",
+        "In the loop: o, h = frdu(o, h). After it: return self.readout(h).",
+    ),
+}
 
 
 # ------------------------------------------------------------------------------ scale factors
@@ -139,17 +145,10 @@ def _check_factors(student: Any) -> None:
         expect(got == frdu_factors(s), _factors_mistake(got, s))
 
 
-factors_exercise = Exercise(
-    name="factors",
-    title="FRDU scale factors",
-    checker=_check_factors,
-    reference=frdu_factors,
-    hints=(
-        "Write them down for S = 3 first: the stream o goes down three times, then up twice.",
-        "Encoder: [2**i for i in range(1, S + 1)]. The decoder mirrors it without the bottom.",
-        "down + down[-2::-1]",
-    ),
-    solution_notebook=NOTEBOOK,
+_exercise = partial(Exercise, solution_notebook=NOTEBOOK)
+
+factors_exercise = _exercise(
+    "factors", "FRDU scale factors", _check_factors, frdu_factors, _HINTS["factors"]
 )
 check_factors = factors_exercise.check
 
@@ -177,79 +176,6 @@ def _reference_net(config: GRUUNetConfig, seed: int) -> GRUUNet:
         return net.eval()
 
 
-@torch.no_grad()
-def _net_variants(net: GRUUNet, x: torch.Tensor) -> dict[str, tuple]:
-    s = net.config.num_scales
-
-    def run(
-        carry_state: bool = True,
-        up: str = "bilinear",
-        align: bool | None = None,
-        pool: Any = F.max_pool2d,
-        readout: str = "readout",
-        keep_stem: bool = False,
-    ):
-        h = net.stem(x)
-        o, h0 = h, h
-        for t, frdu in enumerate(net.frdus):
-            if t < s:
-                o = pool(o, 2)
-            elif up == "area":
-                o = F.interpolate(o, scale_factor=2, mode="area")
-            else:
-                o = F.interpolate(o, scale_factor=2, mode=up, align_corners=align)
-            o, h_new = frdu(o, h if carry_state else h0)
-            h = h0 if keep_stem else h_new
-        if readout == "head":
-            return net.head(h)
-        if readout == "no_skip":
-            return net.head(net.residual(h))
-        return net.readout(h)
-
-    not_carried = (
-        "the state is not carried: every FRDU must receive the h returned by the previous "
-        "one (o, h = frdu(o, h)), and the readout gets the last FRDU's h"
-    )
-    nearest, area = run(up="nearest"), run(up="area")
-    same = close(nearest, area)  # 'area' up-sampling by 2 copies pixels, as 'nearest' does
-    return {
-        "state_not_carried": (run(carry_state=False), not_carried),
-        "stem_state_read": (run(keep_stem=True), not_carried),
-        "nearest_up": (
-            nearest,
-            "the decoder up-samples o with 'nearest'"
-            + (" (or 'area', which copies pixels the same way)" if same else "")
-            + "; use mode='bilinear'",
-        ),
-        "area_up": (area, "the decoder up-samples o with mode='area'; use mode='bilinear'"),
-        "align_corners": (
-            run(align=True),
-            "the decoder up-samples o with align_corners=True; leave it at its default (False), "
-            "as the package's GRUUNet does",
-        ),
-        "average_pool": (
-            run(pool=F.avg_pool2d),
-            "the encoder down-samples o with average pooling (F.avg_pool2d); use "
-            "F.max_pool2d(o, 2)",
-        ),
-        "no_residual": (
-            run(readout="head"),
-            "the residual block is skipped: finish with self.readout(h), which applies the "
-            "residual block and then the head",
-        ),
-        "softmax": (
-            torch.softmax(run(), dim=1),
-            "forward returns probabilities (a softmax); return the logits, self.readout(h): "
-            "the loss applies the softmax itself",
-        ),
-        "no_skip": (
-            run(readout="no_skip"),
-            "the residual block's skip connection is missing: the head reads "
-            "h + self.residual(h) (or call self.readout(h), which does both)",
-        ),
-    }
-
-
 def _layer_words(net: GRUUNet) -> dict[str, str]:
     s = net.config.num_scales
     words = {"stem": "x, the input image"}
@@ -267,7 +193,7 @@ def _layer_words(net: GRUUNet) -> dict[str, str]:
 def _run_net(net: GRUUNet, x: torch.Tensor) -> torch.Tensor:
     """The student's logits, with errors explained by where they happened."""
     s, steps = net.config.num_scales, len(net.frdus)
-    with RecordCalls({"cat"}) as rec, LayerLog(net, list(_layer_words(net))) as log:
+    with RecordCalls({"cat"}) as rec, probes.LayerLog(net, list(_layer_words(net))) as log:
         try:
             result = call(net, x, what="your GRUUNet's forward(x)")
         except StudentError as err:
@@ -294,7 +220,7 @@ def _run_net(net: GRUUNet, x: torch.Tensor) -> torch.Tensor:
             raise
     if isinstance(result, tuple | list):
         raise Mismatch("forward(x) must return only the logits, not a tuple")
-    return tensor_result(result, "your GRUUNet's forward(x)")
+    return probes.tensor_result(result, "your GRUUNet's forward(x)")
 
 
 def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor, mode: str) -> None:
@@ -303,15 +229,13 @@ def _compare_net(net: GRUUNet, ref: GRUUNet, x: torch.Tensor, got: torch.Tensor,
     expect_shape(got, expected.shape, "the logits", "(B, num_classes, H, W)")
 
     def explain() -> str:
-        where = first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
+        where = probes.first_difference(net, ref, (x,), _layer_words(ref), atol=1e-4)
         return where or (
             f"the logits differ from the reference network's ({mode} mode, largest difference "
             f"{max_difference(got, expected):.3g}) although every layer got the right input"
         )
 
-    diagnose(
-        got, expected, partial(_net_variants, ref, x), "the logits", atol=1e-4, explain=explain
-    )
+    diagnose(got, expected, partial(net_variants, ref, x), "the logits", atol=1e-4, explain=explain)
 
 
 def _missing_gradient(layer: str) -> str | None:
@@ -331,23 +255,23 @@ def _check_gruunet(student: Any) -> None:
         ref = _reference_net(config, seed=index)
         net = instantiate(student, ref, config, what="your GRUUNet")
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
-        before = snapshot([x])
+        before = probes.snapshot([x])
         with torch.no_grad():
             got = _run_net(net, x)
-        expect_unchanged([x], before, ["x"])
+        probes.expect_unchanged([x], before, ["x"])
         _compare_net(net, ref, x, got, "eval")
         # train mode: BatchNorm uses batch statistics, so the up-sampling mode and every other
         # path move the logits far beyond the tolerance (in eval mode on these weights some
         # change them by about 1e-5 only)
         x2 = torch.cat([x, 1 - x.flip(-1)])
-        train_ref = train_mode(ref, seed=index)
+        train_ref = probes.train_mode(ref, seed=index)
         train_net = instantiate(student, train_ref, config, what="your GRUUNet")
         with torch.no_grad():
             got = _run_net(train_net, x2)
-        _compare_net(train_net, train_mode(ref, seed=index), x2, got, "train")
-        grad_ref = train_mode(ref, seed=index)
+        _compare_net(train_net, probes.train_mode(ref, seed=index), x2, got, "train")
+        grad_ref = probes.train_mode(ref, seed=index)
         grad_net = instantiate(student, grad_ref, config, what="your GRUUNet")
-        expect_gradients(
+        probes.expect_gradients(
             grad_net,
             grad_ref,
             {"x": x2},
@@ -358,34 +282,22 @@ def _check_gruunet(student: Any) -> None:
         )
 
 
-gruunet_exercise = Exercise(
-    name="gruunet",
-    title="GRUU-Net forward pass",
-    checker=_check_gruunet,
-    reference=GRUUNet,
-    hints=(
-        "Start with h = self.stem(x) and o = h; then one loop over self.frdus.",
-        "Before FRDU t, o changes scale: max-pool by 2 for the first S = self.config.num_scales "
-        "FRDUs, bilinear up-sampling by 2 afterwards.",
-        "In the loop: o, h = frdu(o, h). After it: return self.readout(h).",
-    ),
-    solution_notebook=NOTEBOOK,
+gruunet_exercise = _exercise(
+    "gruunet", "GRUU-Net forward pass", _check_gruunet, GRUUNet, _HINTS["gruunet"]
 )
 check_gruunet = gruunet_exercise.check
 
 
-def variant_spread() -> dict[tuple[str, str], tuple[float, float]]:
-    """(exercise, known mistake) -> (largest change of the logits over the check's inputs, eval
-    and train mode, the check's tolerance): every known mistake must move them far beyond it."""
-    spread: dict[tuple[str, str], tuple[float, float]] = {}
+def variant_spread() -> Spread:
+    """How far each known mistake moves the logits, in eval and train mode (see :class:`Spread`)."""
+    spread = Spread()
     for index, (config, b, hgt, wid) in enumerate(_NET_CASES):
         ref = _reference_net(config, seed=index)
         x = torch.rand(b, config.in_channels, hgt, wid, generator=torch.Generator().manual_seed(5))
         x2 = torch.cat([x, 1 - x.flip(-1)])
-        for net, inp in ((ref, x), (train_mode(ref, seed=index), x2)):
+        for net, inp in ((ref, x), (probes.train_mode(ref, seed=index), x2)):
             with torch.no_grad():
                 reference = net(inp)
-            for key, (output, _m) in _net_variants(net, inp).items():
-                old = spread.get(("gruunet", key), (0.0, 1e-4))[0]
-                spread[("gruunet", key)] = (max(old, max_difference(output, reference)), 1e-4)
+            for key, (output, _m) in net_variants(net, inp).items():
+                spread.note("gruunet", key, max_difference(output, reference), 1e-4)
     return spread

@@ -21,13 +21,15 @@ swapped...), and checks that the caller's arrays are left unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
-from gruunet_edu.evaluation.metrics import contingency, match, match_instances
 from gruunet_edu.evaluation.metrics import iou_matrix as reference_iou_matrix
-from gruunet_edu.exercises._checks_common import keeps_random_state
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.evaluation.metrics import match, match_instances
+from gruunet_edu.exercises._checks_common import exercise
+from gruunet_edu.exercises.core import Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.exercises.mistakes.nb5 import iou_variants
 
 __all__ = [
     "check_instance_iou",
@@ -110,41 +112,6 @@ def _label_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
     ]
 
 
-def _iou_variants(gt: np.ndarray, pred: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
-    """name -> (the matrix the mistake gives, message)."""
-    table, _, _ = contingency(gt, pred)
-    inter = table[1:, 1:].astype(np.float64)  # (n_true, n_pred)
-    a = table[1:, :].sum(axis=1, keepdims=True).astype(np.float64)  # (n_true, 1)
-    b = table[:, 1:].sum(axis=0, keepdims=True).astype(np.float64)  # (1, n_pred)
-    iou = reference_instance_iou(gt, pred)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "dice": (
-                np.nan_to_num(2 * inter / (a + b)),
-                "these are Dice values 2|A n B| / (|A| + |B|); IoU divides by the union "
-                "|A u B| = |A| + |B| - |A n B|",
-            ),
-            "union twice": (
-                np.nan_to_num(inter / (a + b)),
-                "your union counts the overlap twice: |A u B| = |A| + |B| - |A n B|",
-            ),
-            "true area": (
-                np.nan_to_num(inter / np.broadcast_to(a, inter.shape)),
-                "you divide the overlap by the area of the true object; IoU divides by the union",
-            ),
-            "pred area": (
-                np.nan_to_num(inter / np.broadcast_to(b, inter.shape)),
-                "you divide the overlap by the area of the predicted object; IoU divides by the "
-                "union",
-            ),
-            "integer division": (
-                np.floor(iou),
-                "your values are whole numbers: integer division (//) or an integer array "
-                "rounds the IoU down to 0; use / and a float array (np.zeros gives float64)",
-            ),
-        }
-
-
 def _iou_checks(fn: Callable) -> int:
     passed = 0
     for name, gt, pred in _label_cases():
@@ -159,7 +126,7 @@ def _iou_checks(fn: Callable) -> int:
             "your function changed the label images in place (the caller's gt or pred): the "
             "next cells use them again; work on copies or on masks such as gt == a",
         )
-        expected = reference_instance_iou(gt, pred)
+        expected = reference_iou_matrix(gt, pred)
         got = _as_matrix(out, expected, passed, name, where)
         if np.allclose(got, expected, atol=1e-6):
             passed += 1
@@ -241,7 +208,7 @@ def _explain_iou(got, expected, gt, pred, passed, name, where) -> None:
             f"IoU lies between 0 and 1, yours ranges {got.min():.3g}..{got.max():.3g} {where}: "
             "divide the overlap |A n B| by the union |A u B|"
         )
-    for wrong, message in _iou_variants(gt, pred).values():
+    for wrong, message in iou_variants(gt, pred).values():
         if np.allclose(got, wrong, atol=1e-6):
             raise Mismatch(message)
     n_true, n_pred = expected.shape
@@ -413,8 +380,8 @@ def known_mistake_outputs() -> list[tuple]:
     (used by the tests; the matching check compares whole numbers exactly)."""
     rows = []
     for _, gt, pred in _label_cases():
-        expected = reference_instance_iou(gt, pred)
-        for name, (wrong, _) in _iou_variants(gt, pred).items():
+        expected = reference_iou_matrix(gt, pred)
+        for name, (wrong, _) in iou_variants(gt, pred).items():
             rows.append((f"instance_iou: {name}", expected, wrong, 1e-6, 0.0))
     return rows
 
@@ -426,22 +393,12 @@ def match_counts_of_labels(gt: np.ndarray, pred: np.ndarray, tau: float = 0.5):
 
 
 # ------------------------------------------------------------------------------ the exercises
-iou_exercise = Exercise(
-    name="instance_iou",
-    title="Instance IoU matrix",
-    checker=keeps_random_state(_iou_checks),
-    reference=reference_instance_iou,
-    hints=_HINTS["instance_iou"],
-    solution_notebook=NOTEBOOK,
-)
+_exercise = partial(exercise, hints=_HINTS, notebook=NOTEBOOK)
+
+iou_exercise = _exercise("instance_iou", "Instance IoU matrix", _iou_checks, reference_instance_iou)
 check_instance_iou = iou_exercise.check
 
-match_exercise = Exercise(
-    name="match_counts",
-    title="Matching at IoU >= tau",
-    checker=keeps_random_state(_match_checks),
-    reference=reference_match_counts,
-    hints=_HINTS["match_counts"],
-    solution_notebook=NOTEBOOK,
+match_exercise = _exercise(
+    "match_counts", "Matching at IoU >= tau", _match_checks, reference_match_counts
 )
 check_match_counts = match_exercise.check

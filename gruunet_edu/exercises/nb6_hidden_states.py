@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
 
-from gruunet_edu.exercises._checks_common import keeps_random_state
-from gruunet_edu.exercises.core import Exercise, Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.exercises._checks_common import exercise
+from gruunet_edu.exercises.core import Mismatch, StudentError, as_numpy, call, expect
+from gruunet_edu.exercises.mistakes.nb6 import gate_variants, readout_variants
 from gruunet_edu.viz.readout import gate_means as reference_gate_means
 from gruunet_edu.viz.readout import readout_per_step as reference_readout_per_step
 
@@ -120,60 +121,6 @@ def _expect_unchanged(given: list, states: list, before: list, what: str) -> Non
 
 
 # ------------------------------------------------------------------------------ read-out
-def _probs(model, states, transform: Callable, source: Callable = lambda s: s.h, train=False):
-    """transform(model.readout(source(s))) for every step, on a copy of the model."""
-    m = copy.deepcopy(model).train(train)
-    with torch.no_grad():
-        return np.stack([transform(m.readout(source(s)).float())[0].numpy() for s in states])
-
-
-def _readout_variants(model, states) -> dict[str, tuple[np.ndarray, str]]:
-    """name -> (what the mistake returns, stacked (S, K, H, W), message)."""
-    v: dict[str, tuple[np.ndarray, str]] = {
-        "logits": (
-            _probs(model, states, lambda x: x),
-            "these are logits: apply torch.softmax(..., dim=1) to get class probabilities",
-        ),
-        "sigmoid": (
-            _probs(model, states, torch.sigmoid),
-            "you used a sigmoid: the K classes are exclusive, so the probabilities come from a "
-            "softmax over the class axis, torch.softmax(logits, dim=1)",
-        ),
-        "log_softmax": (
-            _probs(model, states, lambda x: torch.log_softmax(x, 1)),
-            "these are log-probabilities (log_softmax): return the probabilities themselves, "
-            "torch.softmax(logits, dim=1)",
-        ),
-        "train mode": (
-            _probs(model, states, lambda x: torch.softmax(x, 1), train=True),
-            "your read-outs use BatchNorm's statistics of this one image (the model was in "
-            "training mode): call model.eval() first, so BatchNorm uses its running statistics",
-        ),
-        "gate z": (
-            _probs(model, states, lambda x: torch.softmax(x, 1), source=lambda s: s.z),
-            "you read the update gate z_t (s.z) through the head; the state is s.h",
-        ),
-        "gate r": (
-            _probs(model, states, lambda x: torch.softmax(x, 1), source=lambda s: s.r),
-            "you read the reset gate r_t (s.r) through the head; the state is s.h",
-        ),
-    }
-    for dim in (0, 2, 3):
-        v[f"dim {dim}"] = (
-            _probs(model, states, lambda x, d=dim: torch.softmax(x, d)),
-            f"wrong class axis: your softmax runs over dim={dim} of (1, K, H, W); the classes "
-            "are dim=1",
-        )
-    ref = _probs(model, states, lambda x: torch.softmax(x, 1))
-    full = _probs(model, _setup()[3], lambda x: torch.softmax(x, 1))
-    first = [i for i, s in enumerate(_setup()[3]) if s is states[0]][0]
-    before = np.concatenate([full[max(first - 1, 0)][None], full[first : first + len(ref) - 1]])
-    v["previous step"] = (
-        before,
-        "Read-out t uses the state of the step before (states[t - 1].h): read each step's own "
-        "state, states[t].h",
-    )
-    return v
 
 
 def _readout_checks(fn: Callable) -> int:
@@ -272,7 +219,7 @@ def _explain_readout(got, expected, model, states, logits, all_states, where) ->
         raise Mismatch(
             "return the class probabilities (K, H, W), not the most likely class per pixel"
         )
-    for wrong, message in _readout_variants(model, states).values():
+    for wrong, message in readout_variants(model, states, all_states).values():
         if np.allclose(got, wrong, atol=ATOL):
             raise Mismatch(message)
     final = torch.softmax(logits, dim=1)[0].numpy()
@@ -296,42 +243,6 @@ def _explain_readout(got, expected, model, states, logits, all_states, where) ->
 
 
 # ------------------------------------------------------------------------------ gate means
-def _gate_variants(states, which: str) -> dict[str, tuple[np.ndarray, str]]:
-    gates = [getattr(s, which).double() for s in states]  # each (1, C_h, H, W)
-    other = "r" if which == "z" else "z"
-    ref = np.array([float(g.mean()) for g in gates])
-    return {
-        "other gate": (
-            reference_gate_means(states, other),
-            f"for which={which!r} you returned the means of the other gate: z is the update "
-            "gate (s.z), r the reset gate (s.r); use getattr(s, which)",
-        ),
-        "one minus": (
-            1.0 - ref,
-            f"you returned 1 - {which}_t; return the mean of {which}_t itself",
-        ),
-        "state": (
-            np.array([float(s.h.double().mean()) for s in states]),
-            f"these are means of the state h_t; the gate is s.{which}",
-        ),
-        "first channel": (
-            np.array([float(g[0, 0].mean()) for g in gates]),
-            "you average only the first channel (g[0, 0]): average over all channels and pixels",
-        ),
-        "sum": (
-            np.array([float(g.sum()) for g in gates]),
-            "you sum the gate over channels and pixels; take the mean, .mean()",
-        ),
-        "max": (
-            np.array([float(g.max()) for g in gates]),
-            "you return the largest gate value of each step; take the mean, .mean()",
-        ),
-        "sigmoid again": (
-            np.array([float(torch.sigmoid(g).mean()) for g in gates]),
-            "the gates are already sigmoid outputs in [0, 1]: do not apply a sigmoid again, "
-            "just average them",
-        ),
-    }
 
 
 def _gate_checks(fn: Callable) -> int:
@@ -407,7 +318,7 @@ def _as_means(out, expected, states, which: str, where: str) -> np.ndarray:
 
 
 def _explain_gates(got, expected, states, which: str, where: str) -> None:
-    for wrong, message in _gate_variants(states, which).values():
+    for wrong, message in gate_variants(states, which).values():
         if np.allclose(got, wrong, atol=ATOL):
             raise Mismatch(message)
     if len(got) > 1 and np.allclose(got, got[0], atol=ATOL):
@@ -432,32 +343,24 @@ def known_mistake_outputs() -> list[tuple]:
     rows = []
     for _, model, states, _ in _inputs():
         expected = np.stack(reference_readout_per_step(copy.deepcopy(model), states))
-        for name, (wrong, _) in _readout_variants(model, states).items():
+        for name, (wrong, _) in readout_variants(model, states, _setup()[3]).items():
             rows.append((f"readout: {name}", expected, wrong, ATOL, 0.0))
         for which in ("z", "r"):
             expected = reference_gate_means(states, which)
-            for name, (wrong, _) in _gate_variants(states, which).items():
+            for name, (wrong, _) in gate_variants(states, which).items():
                 rows.append((f"gate means: {name}", expected, wrong, ATOL, 0.0))
     return rows
 
 
 # ------------------------------------------------------------------------------ the exercises
-readout_exercise = Exercise(
-    name="readout_per_step",
-    title="Per-step read-out",
-    checker=keeps_random_state(_readout_checks),
-    reference=reference_readout_per_step,
-    hints=_HINTS["readout_per_step"],
-    solution_notebook=NOTEBOOK,
+_exercise = partial(exercise, hints=_HINTS, notebook=NOTEBOOK)
+
+readout_exercise = _exercise(
+    "readout_per_step", "Per-step read-out", _readout_checks, reference_readout_per_step
 )
 check_readout_per_step = readout_exercise.check
 
-gate_exercise = Exercise(
-    name="gate_means",
-    title="Mean gate value per step",
-    checker=keeps_random_state(_gate_checks),
-    reference=reference_gate_means,
-    hints=_HINTS["gate_means"],
-    solution_notebook=NOTEBOOK,
+gate_exercise = _exercise(
+    "gate_means", "Mean gate value per step", _gate_checks, reference_gate_means
 )
 check_gate_means = gate_exercise.check

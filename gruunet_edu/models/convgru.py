@@ -58,7 +58,38 @@ def update_state(h_prev: torch.Tensor, h_cand: torch.Tensor, z: torch.Tensor) ->
     return (1 - z) * h_prev + z * h_cand
 
 
-class ConvGRUCell(nn.Module):
+class _ConvGRU(nn.Module):
+    """What both implementations share: the sizes, the input checks and what ``forward`` returns.
+
+    A subclass creates the convolutions and computes equations (1) to (4) in :meth:`step`.
+    """
+
+    def __init__(self, x_channels: int, channels: int, slope: float = 0.2) -> None:
+        super().__init__()
+        validate_sizes(type(self).__name__, x_channels=x_channels, channels=channels)
+        self.x_channels = x_channels
+        self.channels = channels
+        self.slope = slope
+
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor | None = None, return_gates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r].
+
+        ``h=None`` starts from the zero state. A wrong shape or dtype raises ValueError.
+        """
+        h = check_step_inputs(self, x, h)
+        h_new, z, r = self.step(x, h)
+        if return_gates:
+            return h_new, z, r
+        return h_new
+
+    def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Equations (1) to (4) on checked inputs: (h_new, z, r), each (B, C, H, W)."""
+        raise NotImplementedError
+
+
+class ConvGRUCell(_ConvGRU):
     """Readable ConvGRU: one 3x3 convolution per term (W_z, U_z, W_r, U_r, W_h, U_h).
 
     Args:
@@ -68,11 +99,7 @@ class ConvGRUCell(nn.Module):
     """
 
     def __init__(self, x_channels: int, channels: int, slope: float = 0.2) -> None:
-        super().__init__()
-        validate_sizes(type(self).__name__, x_channels=x_channels, channels=channels)
-        self.x_channels = x_channels
-        self.channels = channels
-        self.slope = slope
+        super().__init__(x_channels, channels, slope)
         # Each conv carries a bias; b_z of eq. (1) is the sum of conv_xz.bias and conv_hz.bias.
         self.conv_xz = _conv3x3(x_channels, channels)  # W_z
         self.conv_hz = _conv3x3(channels, channels)  # U_z
@@ -81,62 +108,38 @@ class ConvGRUCell(nn.Module):
         self.conv_xh = _conv3x3(x_channels, channels)  # W_h
         self.conv_hh = _conv3x3(channels, channels)  # U_h
 
-    def forward(
-        self, x: torch.Tensor, h: torch.Tensor | None = None, return_gates: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r].
-
-        ``h=None`` starts from the zero state. A wrong shape or dtype raises ValueError.
-        """
-        h = check_step_inputs(self, x, h)
+    def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One step on checked inputs x (B, C_x, H, W), h (B, C, H, W): (h_new, z, r)."""
         z = torch.sigmoid(self.conv_xz(x) + self.conv_hz(h))  # eq. (1), (B, C, H, W)
         r = torch.sigmoid(self.conv_xr(x) + self.conv_hr(h))  # eq. (2), (B, C, H, W)
         h_cand = F.leaky_relu(self.conv_xh(x) + self.conv_hh(r * h), self.slope)  # eq. (3)
         h_new = update_state(h, h_cand, z)  # eq. (4), (B, C, H, W)
-        if return_gates:
-            return h_new, z, r
-        return h_new
+        return h_new, z, r
 
 
-class FusedConvGRUCell(nn.Module):
+class FusedConvGRUCell(_ConvGRU):
     """Fused ConvGRU: the same equations with the gate convolutions fused.
 
     ``conv_x`` computes [W_z * x, W_r * x, W_h * x] (3C outputs, in that order), ``conv_h``
     computes [U_z * h, U_r * h] (2C outputs) and ``conv_hh`` computes U_h * (r . h).
-
-    Args:
-        x_channels: channels of the input x_t.
-        channels: C, channels of the state h.
-        slope: negative slope of the LeakyReLU in equation (3).
+    Arguments as for :class:`ConvGRUCell`.
     """
 
     def __init__(self, x_channels: int, channels: int, slope: float = 0.2) -> None:
-        super().__init__()
-        validate_sizes(type(self).__name__, x_channels=x_channels, channels=channels)
-        self.x_channels = x_channels
-        self.channels = channels
-        self.slope = slope
+        super().__init__(x_channels, channels, slope)
         self.conv_x = _conv3x3(x_channels, 3 * channels)  # [W_z; W_r; W_h]
         self.conv_h = _conv3x3(channels, 2 * channels)  # [U_z; U_r]
         self.conv_hh = _conv3x3(channels, channels)  # U_h
 
-    def forward(
-        self, x: torch.Tensor, h: torch.Tensor | None = None, return_gates: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, C_x, H, W), h (B, C, H, W) -> h_new (B, C, H, W) [, z, r].
-
-        ``h=None`` starts from the zero state. A wrong shape or dtype raises ValueError.
-        """
-        h = check_step_inputs(self, x, h)
+    def step(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One step on checked inputs x (B, C_x, H, W), h (B, C, H, W): (h_new, z, r)."""
         xz, xr, xh = self.conv_x(x).chunk(3, dim=1)  # W_z*x, W_r*x, W_h*x: 3 x (B, C, H, W)
         hz, hr = self.conv_h(h).chunk(2, dim=1)  # U_z*h, U_r*h: 2 x (B, C, H, W)
         z = torch.sigmoid(xz + hz)  # eq. (1)
         r = torch.sigmoid(xr + hr)  # eq. (2)
         h_cand = F.leaky_relu(xh + self.conv_hh(r * h), self.slope)  # eq. (3)
         h_new = torch.lerp(h, h_cand, z)  # eq. (4): h + z . (h~ - h) = (1 - z) . h + z . h~
-        if return_gates:
-            return h_new, z, r
-        return h_new
+        return h_new, z, r
 
 
 AnyConvGRU = ConvGRUCell | FusedConvGRUCell

@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from gruunet_edu.evaluation.inference import check_no_nan
+from gruunet_edu.evaluation.inference import check_no_nan, eval_mode
 from gruunet_edu.viz.pca import PCAView, pca_view, principal_components
+from gruunet_edu.viz.readout import GATES, gate_means, readout_per_step
 from gruunet_edu.viz.render import (
     CLASS_COLOURS,
     GATE_CMAP,
@@ -41,8 +42,6 @@ from gruunet_edu.viz.render import (
 )
 
 __all__ = ["GATES", "HiddenStateExplorer", "PCAView"]
-
-GATES = ("z", "r")
 
 
 def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -113,13 +112,8 @@ class HiddenStateExplorer:
                 )
         self.truth = truth
 
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                logits, states = model(x.to(self.device), return_states=True)
-        finally:
-            model.train(was_training)
+        with eval_mode(model), torch.no_grad():
+            logits, states = model(x.to(self.device), return_states=True)
         if len(states) == 0:
             raise ValueError("the model returned no states")
         self.states = states  # list[FRDUStep], tensors (1, C, H, W)
@@ -249,10 +243,7 @@ class HiddenStateExplorer:
 
     def gate_means(self, which: str = "z") -> np.ndarray:
         """Mean of the gate over channels and pixels at every step t = 1 ... T, shape (T,)."""
-        if which not in GATES:
-            raise ValueError(f"which must be 'z' (update gate) or 'r' (reset gate), got {which!r}")
-        gates = self._z if which == "z" else self._r
-        return gates.mean(axis=(1, 2, 3))
+        return gate_means(self.states, which).astype(np.float32)
 
     def readout(self, step: int) -> np.ndarray:
         """Class probabilities if the network stopped after ``step``: softmax(model.readout(h_t)).
@@ -261,15 +252,7 @@ class HiddenStateExplorer:
         """
         i = self._check_step(step)
         if i not in self._readouts:
-            h = self.states[i].h.to(self.device)
-            was_training = self.model.training
-            self.model.eval()
-            try:
-                with torch.no_grad():
-                    logits = self.model.readout(h)  # (1, K, H, W)
-            finally:
-                self.model.train(was_training)
-            probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+            (probs,) = readout_per_step(self.model, [self.states[i]])  # (K, H, W)
             self._readouts[i] = probs.astype(np.float32)
         return self._readouts[i]
 

@@ -95,6 +95,28 @@ class ExplorerWidget:
         self.bars: dict[str, Any] = {}
         self.pca_note = widgets.HTML(value="")
         self.pca_note.add_class("gruunet-explorer-pca-note")
+        boxes = self._panel_boxes(widgets, panel_size)
+        self.captions["image"].value = "<b>input</b>"
+        self.captions["readout"].value = "<b>read-out softmax(head(h_t))</b>"
+        self.captions["overlay"].value = "<b>read-out on the image</b>"
+
+        self.picker.observe(self._on_picker, names="value")
+        self.step.observe(self.update, names="value")
+        self.channel.observe(self.update, names="value")
+        self.view.observe(self._on_view, names="value")
+
+        controls = widgets.HBox([self.picker, self.step, self.view, self.channel])
+        grid = widgets.GridBox(
+            boxes, layout=widgets.Layout(grid_template_columns=f"repeat(3, {panel_size + 10}px)")
+        )
+        self.box = widgets.VBox([widgets.HTML(value=_STYLE), controls, self.info, grid])
+        self.box.add_class("gruunet-explorer")
+        self._show_image()
+        self._on_view()
+
+    def _panel_boxes(self, widgets: Any, panel_size: int) -> list[Any]:
+        """One VBox per panel: caption, image and, where the panel has them, colour bar, PCA
+        note or legend (fills ``self.panels``, ``self.captions`` and ``self.bars``)."""
         boxes = []
         width = widgets.Layout(width=f"{panel_size}px")
         for panel in PANELS:
@@ -118,23 +140,7 @@ class ExplorerWidget:
                 legend.add_class("gruunet-explorer-legend")
                 children.append(legend)
             boxes.append(widgets.VBox(children))
-        self.captions["image"].value = "<b>input</b>"
-        self.captions["readout"].value = "<b>read-out softmax(head(h_t))</b>"
-        self.captions["overlay"].value = "<b>read-out on the image</b>"
-
-        self.picker.observe(self._on_picker, names="value")
-        self.step.observe(self.update, names="value")
-        self.channel.observe(self.update, names="value")
-        self.view.observe(self._on_view, names="value")
-
-        controls = widgets.HBox([self.picker, self.step, self.view, self.channel])
-        grid = widgets.GridBox(
-            boxes, layout=widgets.Layout(grid_template_columns=f"repeat(3, {panel_size + 10}px)")
-        )
-        self.box = widgets.VBox([widgets.HTML(value=_STYLE), controls, self.info, grid])
-        self.box.add_class("gruunet-explorer")
-        self._show_image()
-        self._on_view()
+        return boxes
 
     # ------------------------------------------------------------------ state
     def _explorer(self, name: str) -> HiddenStateExplorer:

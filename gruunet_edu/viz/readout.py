@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gruunet_edu.evaluation.inference import eval_mode
+
 GATES = ("z", "r")
 
 
@@ -23,16 +25,11 @@ def readout_per_step(model: torch.nn.Module, states: Sequence) -> list[np.ndarra
     """``softmax(model.readout(h_t), dim=1)[0]`` for every step: a list of (K, H, W) float32
     arrays. The model is read in eval mode (BatchNorm with its running statistics); its mode is
     restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return [
-                torch.softmax(model.readout(s.h).float(), dim=1)[0].cpu().numpy()  # (K, H, W)
-                for s in states
-            ]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        return [
+            torch.softmax(model.readout(s.h).float(), dim=1)[0].cpu().numpy()  # (K, H, W)
+            for s in states
+        ]
 
 
 def gate_means(states: Sequence, which: str = "z") -> np.ndarray:

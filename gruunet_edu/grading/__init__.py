@@ -31,84 +31,42 @@ folder keeps it away from the grader's files by default, not by force.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
 import hashlib
-import html
-import math
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gruunet_edu.progress import FILE_NAME, ExerciseInfo, ProgressFileError, read_log
-
-DEFAULT_TIME_LIMIT = 900  # seconds per notebook; the training notebooks take minutes on a CPU
-NOTEBOOK_ROW = "(notebook)"  # the exercise column of a row about a whole notebook
-KERNEL = "python3"
-
-# Exercise statuses: the check's own (CheckResult.status) and two for checks that did not run.
-PASSED, FAILED, ERROR, UNFINISHED = "passed", "failed", "error", "unfinished"
-NOT_CHECKED = "not checked"  # the notebook ran to the end without this check
-NOT_RUN = "not run"  # the run stopped (time limit, dead kernel) before this check
-# Statuses of a whole notebook.
-INVALID, UNKNOWN, TIME_LIMIT, RAISED, DIED, NO_CHECKS = (
-    "invalid",
-    "unknown notebook",
-    "time limit",
-    "raised",
-    "kernel died",
-    "no checks",
+from gruunet_edu.grading.kernel import execute, kernel_env
+from gruunet_edu.grading.report import CELL, COLUMNS, STYLE, write_csv, write_html
+from gruunet_edu.grading.rows import (
+    DEFAULT_TIME_LIMIT,
+    DIED,
+    DUPLICATE,
+    ERROR,
+    FAILED,
+    INVALID,
+    KEPT_ENV,
+    KERNEL,
+    NO_CHECKS,
+    NOT_CHECKED,
+    NOT_EXECUTED,
+    NOT_RUN,
+    NOTEBOOK_ROW,
+    PASSED,
+    RAISED,
+    TIME_LIMIT,
+    UNFINISHED,
+    UNKNOWN,
+    GradingError,
+    Report,
+    Row,
+    Run,
 )
-DUPLICATE = "duplicate"
-NOT_EXECUTED = "not executed"  # no kernel could be started for it
-
-# What the environment of a graded kernel keeps from the grader's (Python, torch, threads, GPUs).
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "LD_LIBRARY_PATH",
-            "VIRTUAL_ENV", "CONDA_PREFIX", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "HIP_VISIBLE_DEVICES")  # fmt: skip
-
-
-class GradingError(Exception):
-    """The grading run as a whole cannot go on (no submissions folder...)."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the CSV."""
-
-    student: str
-    notebook: str
-    exercise: str
-    status: str
-    message: str
-    submission: str  # the file, relative to the submissions folder
-
-
-@dataclass
-class Run:
-    """What executing one notebook gave."""
-
-    stopped: str = ""  # "" (ran to the end), TIME_LIMIT, DIED or NOT_EXECUTED
-    stopped_at: int = 0  # the code cell (1-based) that was running when it stopped
-    errors: list[str] = field(default_factory=list)  # one line per cell that raised
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # the progress log entries
-    note: str = ""  # a problem reading the progress file
-
-
-@dataclass
-class Report:
-    rows: list[Row]
-    exercises: list[ExerciseInfo]
-    csv: Path
-    html: Path
-
+from gruunet_edu.progress import ExerciseInfo
 
 # ------------------------------------------------------------------------------- recognising
 
@@ -148,118 +106,6 @@ def submissions_in(root: Path) -> list[Path]:
         for p in root.rglob("*.ipynb")
         if p.is_file() and ".ipynb_checkpoints" not in p.relative_to(root).parts
     )
-
-
-# ------------------------------------------------------------------------------- executing
-
-
-class _OutOfTime(Exception):
-    pass
-
-
-def kernel_env(home: Path, progress_file: Path, environ: dict[str, str] | None = None) -> dict:
-    """The environment of a graded kernel: a temporary HOME, the progress file, and only what
-    Python, torch and the course need from the grader's."""
-    from gruunet_edu.training.pretrained import CACHE_ENV, cache_dir
-
-    source = os.environ if environ is None else environ
-    env = {k: source[k] for k in KEPT_ENV if k in source}
-    env.update({k: v for k, v in source.items() if k.startswith("GRUUNET_")})
-    package_root = str(Path(__file__).resolve().parent.parent)  # importable from source, too
-    env.update(
-        HOME=str(home),
-        USERPROFILE=str(home),
-        TMPDIR=str(home / "tmp"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHONPATH=package_root,
-        PYTHONNOUSERSITE="1",
-        GRUUNET_PROGRESS=str(progress_file),
-    )
-    env.setdefault(CACHE_ENV, str(cache_dir()))  # the grader's model cache, with the real HOME
-    env.pop("GRUUNET_DEBUG", None)
-    return env
-
-
-def _code_cell_number(nb: Any, cell: Any) -> int:
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    return next((i + 1 for i, c in enumerate(code) if c is cell), 0)
-
-
-def _errors(nb: Any) -> list[str]:
-    """One line per code cell whose output is an error."""
-    found = []
-    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                value = " ".join(str(out.get("evalue", "")).split())[:200]
-                found.append(f"cell {i + 1} raised {out.get('ename', 'an error')}: {value}")
-                break
-    return found
-
-
-def execute(nb: Any, lesson: str, time_limit: float, workdir: Path) -> Run:
-    """Execute ``nb`` (a copy) in a fresh kernel in a temporary course folder under ``workdir``.
-
-    Runs an event loop of its own: call it from a thread without one (:func:`grade` does)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    course = workdir / "course" / "notebooks"
-    home = workdir / "home"
-    for folder in (course, home / "tmp"):
-        folder.mkdir(parents=True, exist_ok=True)
-    progress_file = course / FILE_NAME
-    nbformat.write(nb, course / f"{lesson}.ipynb")  # the copy the student would have opened
-
-    run = Run()
-    deadline: list[float] = []
-    current: list[Any] = [None]
-
-    def timeout_func(cell: Any) -> int:
-        if not deadline:
-            deadline.append(time.monotonic() + time_limit)
-        current[0] = cell
-        left = deadline[0] - time.monotonic()
-        if left <= 0:
-            raise _OutOfTime
-        return max(1, math.ceil(left))
-
-    client = NotebookClient(
-        nb,
-        timeout=math.ceil(time_limit),
-        timeout_func=timeout_func,
-        kernel_name=KERNEL,
-        allow_errors=True,
-        interrupt_on_timeout=False,
-        shutdown_kernel="immediate",
-        startup_timeout=120,
-        record_timing=False,
-        resources={"metadata": {"path": str(course)}},
-    )
-    try:
-        # A loop of its own, closed with its pending tasks (grade() runs this in a worker
-        # thread, so it works inside a notebook's running loop, too).
-        execution = client.async_execute(
-            env=kernel_env(home, progress_file),
-            cwd=str(course),
-            stdout=subprocess.DEVNULL,  # the kernel's own log lines; cell outputs come via ZMQ
-            stderr=subprocess.DEVNULL,
-        )
-        asyncio.run(execution)
-    except (CellTimeoutError, _OutOfTime):
-        run.stopped = TIME_LIMIT
-    except DeadKernelError:
-        run.stopped = DIED
-    if run.stopped:
-        run.stopped_at = _code_cell_number(nb, current[0])
-    run.errors = _errors(nb)
-    try:
-        run.results = read_log(progress_file)["exercises"]
-    except ProgressFileError as err:
-        run.note = f"the checks' progress file was damaged by the notebook ({err})"
-    return run
 
 
 # ------------------------------------------------------------------------------- grading
@@ -440,126 +286,28 @@ def file_hashes(root: Path) -> dict[str, str]:
     }
 
 
-# ------------------------------------------------------------------------------- writing
-
-COLUMNS = ("student", "notebook", "exercise", "status", "message", "submission")
-
-
-def write_csv(rows: list[Row], path: Path) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for r in rows:
-            writer.writerow([getattr(r, c) for c in COLUMNS])
-    return path
-
-
-# status -> (label in a cell, CSS class)
-CELL = {
-    PASSED: ("done", "done"),
-    FAILED: ("not right", "wrong"),
-    ERROR: ("error", "wrong"),
-    UNFINISHED: ("not yet", "todo"),
-    NOT_CHECKED: ("no check", "missing"),
-    NOT_RUN: ("not run", "missing"),
-}
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #bbb; padding: 4px 7px; text-align: center; white-space: nowrap; }
-th.nb { background: #eceff1; }
-th.ex { font-weight: normal; writing-mode: vertical-rl; transform: rotate(180deg); }
-td.student { text-align: left; font-weight: bold; }
-td.done { background: #a5d6a7; } td.wrong { background: #ef9a9a; }
-td.todo { background: #fff59d; } td.missing { background: #cfd8dc; }
-td.none { color: #999; } td.problems { text-align: left; white-space: normal; max-width: 28em; }
-td[title] { cursor: help; } .legend span { padding: 2px 8px; margin-right: 6px; }
-"""
-
-
-def write_html(rows: list[Row], exercises: list[ExerciseInfo], path: Path) -> Path:
-    """Students x exercises, colour-coded; hovering a cell shows the check's message."""
-    esc = html.escape
-    students = sorted({r.student for r in rows})
-    by_cell = {(r.student, r.exercise): r for r in rows if r.exercise != NOTEBOOK_ROW}
-    problems: dict[str, list[Row]] = {}
-    for r in rows:
-        if r.exercise == NOTEBOOK_ROW:
-            problems.setdefault(r.student, []).append(r)
-    lessons: dict[str, list[ExerciseInfo]] = {}
-    for ex in exercises:
-        lessons.setdefault(ex.notebook, []).append(ex)
-    counted = [e for e in exercises if not e.bonus]
-
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8"><title>gruunet-edu grades</title>',
-        f"<style>{STYLE}</style></head><body>",
-        "<h1>gruunet-edu: class overview</h1>",
-        f"<p>{len(students)} students, {len({r.submission for r in rows})} notebooks graded. "
-        "Hover over a cell for the check's message.</p>",
-        '<p class="legend"><span style="background:#a5d6a7">done</span>'
-        '<span style="background:#ef9a9a">not right yet / error</span>'
-        '<span style="background:#fff59d">not yet (unfinished)</span>'
-        '<span style="background:#cfd8dc">check missing or not run</span>'
-        '<span style="color:#999">&mdash; not submitted</span></p>',
-        "<table><thead><tr><th rowspan=2>student</th><th rowspan=2>done</th>",
-    ]
-    out += [f'<th class="nb" colspan={len(exs)}>{esc(nb)}</th>' for nb, exs in lessons.items()]
-    out.append("<th rowspan=2>notebook problems</th></tr><tr>")
-    for exs in lessons.values():
-        for ex in exs:
-            label = ex.name + (" (bonus)" if ex.bonus else "")
-            out.append(f'<th class="ex" title="{esc(ex.title)}">{esc(label)}</th>')
-    out.append("</tr></thead><tbody>")
-    for student in students:
-        done = sum(
-            by_cell.get((student, e.name)) is not None
-            and by_cell[(student, e.name)].status == PASSED
-            for e in counted
-        )
-        out.append(f'<tr><td class="student">{esc(student)}</td><td>{done}/{len(counted)}</td>')
-        for exs in lessons.values():
-            for ex in exs:
-                r = by_cell.get((student, ex.name))
-                if r is None:
-                    out.append('<td class="none" title="not submitted">&mdash;</td>')
-                    continue
-                label, css = CELL.get(r.status, (r.status, "wrong"))
-                tip = f"{ex.title}: {r.message}" if r.message else ex.title
-                out.append(f'<td class="{css}" title="{esc(tip)}">{esc(label)}</td>')
-        notes = [
-            f'<span title="{esc(p.message)}">'
-            f"{esc(p.notebook if p.notebook != '?' else p.submission)}: {esc(p.status)}</span>"
-            for p in problems.get(student, [])
-        ]
-        out.append(f'<td class="problems">{"; ".join(notes)}</td></tr>')
-    out.append("</tbody></table></body></html>")
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
-
-
 # ------------------------------------------------------------------------------- command line
 
 
-def _positive_seconds(text: str) -> float:
+def _positive(text: str, parse: Callable[[str], Any], what: str, positive: str) -> Any:
+    """``parse(text)`` if it is a number above 0, else an argparse error naming ``what`` (any
+    value) or ``positive`` (a value not above 0)."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value:g}")
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        raise argparse.ArgumentTypeError(f"expected {positive}, got {shown}")
     return value
+
+
+def _positive_seconds(text: str) -> float:
+    return _positive(text, float, "a number of seconds", "a positive number of seconds")
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _positive(text, int, "a positive integer", "a positive integer")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -615,11 +363,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 __all__ = [
+    "CELL",
+    "COLUMNS",
+    "FAILED",
     "GradingError",
+    "KEPT_ENV",
+    "KERNEL",
     "Report",
     "Row",
+    "STYLE",
+    "UNFINISHED",
     "add_parser",
     "file_hashes",
     "grade",
     "grade_notebook",
+    "kernel_env",
 ]
