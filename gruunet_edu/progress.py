@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import html
-import importlib
 import json
 import os
-import pkgutil
 import re
 import sys
 from dataclasses import dataclass, field
@@ -194,20 +192,14 @@ class ExerciseInfo:
 
 
 def course_exercises() -> list[ExerciseInfo]:
-    """Every exercise of the course, in notebook order: imports all ``exercises.nb*`` modules
-    and reads the registry (a module that fails to import is left out)."""
-    package = importlib.import_module("gruunet_edu.exercises")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name.startswith("nb"):
-            try:
-                importlib.import_module(f"{package.__name__}.{info.name}")
-            except Exception:
-                continue
-    from gruunet_edu.exercises.core import REGISTRY
+    """Every exercise of the course, in notebook order: imports all checker modules (the
+    ``exercises.nb*`` ones and the bonus exercises) and reads the registry (a module that fails
+    to import is left out)."""
+    from gruunet_edu.exercises.core import REGISTRY, import_all
 
+    import_all()
     listed = [
-        ExerciseInfo(ex.name, ex.title, _notebook_of(ex), bool(getattr(ex, "bonus", False)))
-        for ex in REGISTRY.values()
+        ExerciseInfo(ex.name, ex.title, _notebook_of(ex), ex.bonus) for ex in REGISTRY.values()
     ]
     return sorted(listed, key=lambda e: (e.notebook, e.bonus))  # stable: registry order within
 

@@ -92,6 +92,7 @@ class Exercise:
     reference: Any
     hints: Sequence[str] = ()
     solution_notebook: str = ""
+    bonus: bool = False  # optional: nothing later in the notebook depends on it
     hints_shown: int = 0
     last: CheckResult | None = field(default=None, repr=False)
     last_student: Any = field(default=None, repr=False)
@@ -328,14 +329,16 @@ def exercise_of(name_or_reference: Any) -> Exercise | None:
         for ex in REGISTRY.values():
             if ex.name == name_or_reference or ex.reference is name_or_reference:
                 return ex
-        _import_all()
+        import_all()
     return None
 
 
-def _import_all() -> None:
+def import_all() -> None:
+    """Import every checker module (``exercises.nb*`` and the bonus exercises), so that the
+    registry holds the whole course whatever the notebook imported so far."""
     package = importlib.import_module("gruunet_edu.exercises")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("nb"):
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("nb") or info.name == "bonus":
             try:
                 importlib.import_module(f"gruunet_edu.exercises.{info.name}")
             except Exception:  # a broken module must not break hints for the others

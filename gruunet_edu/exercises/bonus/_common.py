@@ -22,4 +22,6 @@ def bonus(
     notebook: str,
 ) -> Exercise:
     """The bonus exercise ``name``, titled "Bonus: ``title``", of notebook ``notebook``."""
-    return Exercise(name, f"Bonus: {title}", checker, reference, hints, solutions(notebook))
+    return Exercise(
+        name, f"Bonus: {title}", checker, reference, hints, solutions(notebook), bonus=True
+    )
