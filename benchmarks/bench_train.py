@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from gruunet_edu.data.augment import AugmentConfig
-from gruunet_edu.data.dataset import SyntheticNucleiDataset, synthetic_test_sets
+from gruunet_edu.data.dataset import synthetic_test_sets
 from gruunet_edu.data.synthetic import SyntheticConfig
 from gruunet_edu.evaluation.evaluate import evaluate_model
 from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
@@ -47,6 +47,7 @@ from gruunet_edu.training import History, recipe, resolve_amp, train
 from gruunet_edu.training.device import set_seed
 from gruunet_edu.training.losses import make_loss
 from gruunet_edu.training.precision import autocast
+from gruunet_edu.training.quick import synthetic_data
 
 DICE_TARGET = 0.90
 GOALS = {"ap50": 0.90, "mean_ap": 0.70, "seg": 0.85}  # on the synthetic test set
@@ -73,17 +74,13 @@ LEGACY_POSTPROCESS = dict(fill_holes=False)
 
 
 def training_data(crop, seed, data="default", augment="default", quick=False):
-    """(train, val) datasets like ``training.quick.synthetic_data``, with the lever choices."""
+    """(train, val) datasets of ``training.quick.synthetic_data``, with the lever choices."""
     config = SyntheticConfig(**(LEGACY_DATA if data == "legacy" else {}))
     aug = AugmentConfig(**{"legacy": LEGACY_AUGMENT, "strong": STRONG_AUGMENT}.get(augment, {}))
     pool, n_val, val_size = (2, 1, 32) if quick else (64, 8, 128)
-    train_set = SyntheticNucleiDataset(
-        4096, size=max(256, crop), seed=seed, crop=crop, augment=aug, pool=pool, config=config
+    return synthetic_data(
+        crop, seed, pool=pool, n_val=n_val, val_size=val_size, augment=aug, config=config
     )
-    val_set = SyntheticNucleiDataset(
-        n_val, size=val_size, seed=seed, split="val", pool=n_val, config=config
-    )
-    return train_set, val_set
 
 
 def dice_reached(history: History, target: float = DICE_TARGET) -> tuple[float, int | None]:

@@ -19,13 +19,15 @@ def synthetic_data(
     pool: int | None = 64,
     n_val: int = 8,
     val_size: int = 128,
-    augment: bool = True,
+    augment: bool | Any = True,
+    config: Any = None,
 ):
     """Training and validation sets of synthetic nuclei: ``(train, val)`` datasets.
 
-    Training items are random crops of ``crop`` pixels (augmented) from ``pool`` generated
-    256 x 256 images; validation is ``n_val`` whole images of ``val_size`` pixels from a separate
-    seed stream, so it never shares an image with training.
+    Training items are random crops of ``crop`` pixels (augmented; ``augment`` may also be an
+    `AugmentConfig`) from ``pool`` generated 256 x 256 images; validation is ``n_val`` whole
+    images of ``val_size`` pixels from a separate seed stream, so it never shares an image with
+    training. ``config`` (a `SyntheticConfig`, default the default task) sets how both look.
     """
     from ..data.dataset import SyntheticNucleiDataset
 
@@ -37,8 +39,11 @@ def synthetic_data(
         augment=augment,
         pool=pool,
         split="train",
+        config=config,
     )
-    val_set = SyntheticNucleiDataset(n_val, size=val_size, seed=seed, split="val", pool=n_val)
+    val_set = SyntheticNucleiDataset(
+        n_val, size=val_size, seed=seed, split="val", pool=n_val, config=config
+    )
     return train_set, val_set
 
 

@@ -97,7 +97,6 @@ class HiddenStateExplorer:
             raise ValueError("the explorer needs a GRUU-Net: the model has no readout(h) method")
         check_no_nan(image, "the explorer's image")
         self.model = model
-        check_no_nan(image, "the explorer's image")
         x = _as_batch(image)  # (1, C, H, W)
         if device is None:
             param = next(model.parameters(), None)
