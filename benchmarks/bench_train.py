@@ -46,7 +46,7 @@ from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
 from gruunet_edu.training import History, recipe, resolve_amp, train
 from gruunet_edu.training.device import set_seed
 from gruunet_edu.training.losses import make_loss
-from gruunet_edu.training.precision import autocast
+from gruunet_edu.training.precision import autocast, cpu_has_bf16
 from gruunet_edu.training.quick import synthetic_data
 
 DICE_TARGET = 0.90
@@ -140,6 +140,26 @@ def seconds_per_step(arch, model_config, train_set, config, steps: int = 4) -> f
     return history.time[-1] / (steps + 1)
 
 
+def precision_table(model_config, train_set, config, steps: int = 6) -> dict[str, float]:
+    """Seconds per tiny-preset training step on the CPU in float32 (NCHW, NHWC) and in the
+    CPU's bfloat16 autocast (NHWC), measured with the training loop on real batches."""
+    rows = {
+        "float32, NCHW": config.replace(amp="off", channels_last=False),
+        "float32, channels-last": config.replace(amp="off", channels_last=True),
+        "bfloat16 autocast, channels-last": config.replace(amp="bf16"),
+    }
+    print(
+        f"CPU step time, tiny preset, batch {config.batch_size} x {config.crop}^2, "
+        f"{torch.get_num_threads()} threads; bfloat16 instructions: "
+        + ("yes (amp 'auto' = bfloat16)" if cpu_has_bf16() else "no (amp 'auto' = float32)")
+    )
+    out = {}
+    for name, cfg in rows.items():
+        out[name] = seconds_per_step("gruunet", model_config, train_set, cfg, steps)
+        print(f"  {name:<34} {out[name]:.3f} s/step")
+    return out
+
+
 def _train_step(model, opt, scaler, loss_fn, x, y, device, dtype) -> None:
     with autocast(device, dtype):
         logits = model(x)
@@ -197,6 +217,9 @@ def benchmark(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", choices=("default", "legacy"), default="default")
     parser.add_argument("--augment", choices=("default", "legacy", "strong"), default="default")
     parser.add_argument("--log", default=None, help="folder for the histories (JSON, per epoch)")
+    parser.add_argument(
+        "--precision", action="store_true", help="only time CPU steps: float32 vs bfloat16"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -213,6 +236,10 @@ def benchmark(argv: list[str] | None = None) -> dict:
         tests = synthetic_test_sets(args.n_test, 256, args.seed)
     train_set, val_set = training_data(config.crop, args.seed, args.data, args.augment, args.quick)
     config = config.replace(seed=args.seed, device="cpu", progress=False, verbose=False)
+    if args.precision:
+        return {
+            "precision": precision_table(model_config, train_set, config, 2 if args.quick else 6)
+        }
 
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} CPU threads; "

@@ -82,7 +82,8 @@ def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> Non
         "--amp",
         choices=AMP_MODES,
         default="auto",
-        help="mixed precision (auto: bf16/fp16 on CUDA, off on CPU)",
+        help="mixed precision (auto: bf16/fp16 on CUDA, bf16 on CPUs with bfloat16 "
+        "instructions, else off)",
     )
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument(

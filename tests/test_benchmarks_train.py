@@ -20,3 +20,16 @@ def test_bench_train_quick(capsys):
         for test in tests.values():
             assert 0.0 <= test["ap50"] <= 1.0 and 0.0 <= test["seg"] <= 1.0
             assert 0.0 <= test["mean_ap"] <= test["ap50"] + 1e-9
+
+
+def test_bench_train_precision_table(capsys):
+    results = load_benchmark("bench_train").benchmark(["--quick", "--precision"])
+    out = capsys.readouterr().out
+    assert "bfloat16 instructions:" in out
+    rows = results["precision"]
+    assert set(rows) == {
+        "float32, NCHW",
+        "float32, channels-last",
+        "bfloat16 autocast, channels-last",
+    }
+    assert all(math.isfinite(v) and v > 0 for v in rows.values())

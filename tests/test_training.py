@@ -14,11 +14,12 @@ from gruunet_edu.data.normalize import percentile_normalize
 from gruunet_edu.data.synthetic import make_nuclei
 from gruunet_edu.data.targets import three_class
 from gruunet_edu.models import GRUUNetConfig, build_model
+from gruunet_edu.training import precision
 from gruunet_edu.training.checkpoint import load_checkpoint
 from gruunet_edu.training.config import TrainConfig, learning_rate
 from gruunet_edu.training.history import History
 from gruunet_edu.training.loop import TrainingDiverged, train
-from gruunet_edu.training.precision import resolve_amp
+from gruunet_edu.training.precision import resolve_amp, use_channels_last
 
 TINY = GRUUNetConfig.preset("tiny", encoder_widths=(8, 16), decoder_widths=(8,), hidden_channels=8)
 
@@ -128,9 +129,12 @@ def test_nan_loss_raises_training_diverged_with_advice(tmp_path, data):
     )
 
 
-def test_amp_resolution_per_device():
+def test_amp_resolution_per_device(monkeypatch):
     cpu = torch.device("cpu")
-    assert resolve_amp("auto", cpu) is None
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert resolve_amp("auto", cpu) is None  # emulated bfloat16 would be slower than float32
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert resolve_amp("auto", cpu) is torch.bfloat16
     assert resolve_amp("off", cpu) is None
     assert resolve_amp("bf16", cpu) is torch.bfloat16
     assert resolve_amp("fp16", cpu) is torch.bfloat16  # the CPU autocasts to bfloat16
@@ -138,6 +142,15 @@ def test_amp_resolution_per_device():
         resolve_amp("int8", cpu)
     with pytest.raises(ValueError, match="amp must be one of"):
         TrainConfig(amp="fp8")
+
+
+def test_cpu_bf16_probe_and_memory_format():
+    assert isinstance(precision.cpu_has_bf16(), bool)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert use_channels_last(False, cpu, torch.bfloat16)  # oneDNN's bf16 kernels want NHWC
+    assert not use_channels_last(False, cpu, None)
+    assert not use_channels_last(False, cuda, torch.bfloat16)  # on CUDA only when asked for
+    assert use_channels_last(True, cpu, None)
 
 
 class SmallNet(nn.Module):

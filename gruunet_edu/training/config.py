@@ -34,7 +34,7 @@ class TrainConfig:
     loss: str = "ce+dice"  # see losses.make_loss
     class_weights: tuple[float, ...] | None = None  # per-class weights of the CE / focal terms
     crop: int = 128  # training crop size (used by helpers that build datasets)
-    amp: str = "auto"  # "auto" (bf16/fp16 on CUDA, off on CPU), "bf16", "fp16", "off"
+    amp: str = "auto"  # "auto" (bf16/fp16 on CUDA, bf16 on a CPU with bf16 instructions), "off"...
     channels_last: bool = False  # NHWC memory format (helps on GPUs)
     compile: bool | str = False  # torch.compile: True, or a backend name ("inductor", "eager")
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps" (under torchrun: LOCAL_RANK)

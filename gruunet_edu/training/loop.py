@@ -43,7 +43,7 @@ from .config import TrainConfig, learning_rate
 from .device import device_notice, set_seed
 from .history import History, json_safe
 from .losses import make_loss
-from .precision import autocast, resolve_amp
+from .precision import autocast, resolve_amp, use_channels_last
 from .recipes import preset_name
 from .validation import evaluate_loss_dice
 
@@ -143,12 +143,13 @@ class _Stepper:
         device = procs.device
         self.config, self.procs, self.base = config, procs, base
         self.amp_dtype = resolve_amp(config.amp, device)
+        self.channels_last = use_channels_last(config.channels_last, device, self.amp_dtype)
         if loss_fn is None:
             weights = None if config.class_weights is None else list(config.class_weights)
             loss_fn = make_loss(config.loss, class_weights=weights)
         self.loss_fn = loss_fn.to(device)
         base.to(device)
-        if config.channels_last:
+        if self.channels_last:
             base.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(
             base.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -165,7 +166,7 @@ class _Stepper:
         """One optimisation step; ``(mean loss over the global batch, stop: max_time is up)``."""
         config, procs = self.config, self.procs
         over_time = config.max_time is not None and elapsed >= config.max_time
-        images, targets = to_device(batch, procs.device, config.channels_last)
+        images, targets = to_device(batch, procs.device, self.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with distributed.across_processes(procs.distributed):  # batch sums over all shares
@@ -196,7 +197,7 @@ class _Stepper:
             self.procs.device,
             self.amp_dtype,
             config.batch_size,
-            config.channels_last,
+            self.channels_last,
             self.procs,
         )
 
