@@ -87,6 +87,21 @@ def test_intensity_changes_image_only_and_keeps_order(labels):
     assert (np.diff(out.ravel()[order]) >= -1e-6).all()  # monotone increasing map
 
 
+def test_own_range_renormalises_a_crop_as_a_small_dim_image_would_be(labels):
+    from gruunet_edu.data.normalize import percentile_normalize
+
+    rng = np.random.default_rng(1)
+    # a crop of a larger image, normalised on that image: background near 0, dim nuclei at 0.15
+    image = (0.02 * rng.standard_normal(labels.shape) + 0.15 * (labels > 0)).astype(np.float32)
+    augment = Augmenter(seed=5, config=AugmentConfig.none(), own_range_p=1.0)
+    out, target = augment(image, labels)
+    assert np.array_equal(target, labels)
+    np.testing.assert_allclose(out, percentile_normalize(image), atol=1e-6)
+    assert np.percentile(out, 99.8) == pytest.approx(1.0, abs=1e-4)  # dim nuclei now reach 1
+    with pytest.raises(ValueError, match="own_range_p"):
+        AugmentConfig(own_range_p=1.5)
+
+
 def test_same_seed_same_augmentation_different_seed_different(labels):
     image = _one_hot(labels)
     config = AugmentConfig.geometric()

@@ -157,6 +157,26 @@ def test_touching_pair_separated_by_a_thin_seam_gives_two_instances():
     assert labels.max() == 2 and labels[20, 12] != labels[20, 42]
 
 
+def test_a_seam_the_network_saw_but_did_not_call_still_splits_the_pair():
+    # two nuclei pressed into one almost round blob (centres 4 px apart: the distance map has a
+    # single maximum) and one unbroken interior: along the contact line the network's boundary
+    # probability is raised (0.4) but stays below the interior's
+    shape = (40, 60)
+    left, right = _disc(shape, 20, 28, 12), _disc(shape, 20, 32, 12)
+    classes = np.zeros(shape, int)
+    classes[left | right] = 1
+    classes[(left | right) & ~ndimage.binary_erosion(left | right)] = 2
+    probs = probs_from_classes(classes)
+    seam = (np.abs(np.arange(shape[1]) - 30) < 1.5)[None, :] & (classes == 1)
+    probs[:, seam] = np.array([0.05, 0.55, 0.4], np.float32)[:, None]
+    plain = probabilities_to_instances(probs, boundary_power=0)
+    weighted = probabilities_to_instances(probs)  # default boundary_power=2
+    assert plain.max() == 1  # the distance map alone has one maximum
+    assert weighted.max() == 2 and weighted[20, 22] != weighted[20, 38]
+    with pytest.raises(ValueError, match="boundary_power"):
+        probabilities_to_instances(probs, boundary_power=-1)
+
+
 @pytest.mark.parametrize("radius", [8, 16, 30])
 def test_nucleus_whose_interior_has_a_hole_stays_one_instance(radius):
     # an elongated nucleus whose centre the network calls "boundary" (a dark nucleolus): the

@@ -218,3 +218,32 @@ def test_shift_test_set_is_written_with_its_camera_dtypes(tmp_path):
     sets = synthetic_test_sets(2, 64)
     assert set(sets) == {"synthetic", "shift"}
     assert not np.array_equal(sets["synthetic"][0].labels, sets["shift"][0].labels)
+
+
+def test_nuclei_hidden_under_others_are_dropped_not_left_as_slivers():
+    from gruunet_edu.data.synthetic import _cleanup
+
+    ids = np.zeros((20, 20), np.int32)
+    ids[2:12, 2:12] = 1  # drawn first: 100 px
+    ids[2:12, 5:12] = 2  # drawn on top: 70 px, leaving 30 px (30 %) of nucleus 1 visible
+    drawn = np.array([100, 70])
+    kept = _cleanup(ids.copy(), min_area=15, drawn=drawn, min_visible=0.5)
+    assert set(np.unique(kept)) == {0, 2}  # the sliver is gone, from image and labels alike
+    kept = _cleanup(ids.copy(), min_area=15, drawn=drawn, min_visible=0.25)
+    assert set(np.unique(kept)) == {0, 1, 2}
+
+
+def test_sample_nuclei_are_large_enough_for_the_post_processing():
+    """No label away from the image border is smaller than what post-processing keeps (a nucleus
+    the post-processing always deletes would be a guaranteed miss, not a test of the network)."""
+    from gruunet_edu.evaluation.postprocess import MIN_SIZE
+
+    inner = small = 0
+    for i in range(24):
+        _, labels = make_nuclei((7, i), SyntheticConfig(scale=(0.8, 0.8)), size=128)
+        for j, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None or any(s.start == 0 or s.stop == 128 for s in box):
+                continue  # cut by the image border
+            inner += 1
+            small += int((labels[box] == j).sum() < MIN_SIZE)
+    assert inner > 100 and small / inner < 0.02

@@ -27,7 +27,7 @@ class SyntheticConfig:
     )
     cluster_fraction: float = 0.4  # fraction of nuclei placed touching an earlier one
     touch_overlap: float = 0.15  # mean overlap of touching nuclei (fraction of the sum of radii)
-    seam: tuple[float, float] = (0.1, 0.35)  # darkening of the seam where nuclei touch (range)
+    seam: tuple[float, float] = (0.3, 0.6)  # darkening of the seam where nuclei touch (range)
     mitotic_fraction: float = 0.05  # fraction of small, round, saturating bright nuclei
     brightness: tuple[float, float] = (0.09, 0.85)  # nucleus brightness above background (log-u.)
     mitotic_brightness: tuple[float, float] = (1.2, 3.0)  # mitotic brightness (x saturation)
@@ -42,6 +42,7 @@ class SyntheticConfig:
     noise: float = 1.0  # noise level: photons = 200 / noise**2, read noise = 0.01 * noise; 0 = none
     saturation: float | None = 1.0  # detector saturation (image clipped to [0, saturation])
     min_area: int = 15  # labels with fewer pixels are removed (image and labels)
+    min_visible: float = 0.5  # labels hidden by later nuclei to below this fraction are removed
     bit_depth: int | None = None  # None: float32 image; 8 or 16: uint8 / uint16 camera counts
 
     def __post_init__(self) -> None:

@@ -17,7 +17,15 @@ boundary. The boundary class is what separates touching nuclei, so instances are
 
        h = max(seed_h, seed_h_rel * max_piece(d))
 
-   (h-maxima, the classic distance-transform watershed). ``seed_h_rel > 0`` makes the test
+   (h-maxima, the classic distance-transform watershed), where d is first weighted by the
+   network's own evidence for a seam,
+
+       d' = d * (1 - p_boundary)^boundary_power
+
+   so a line of raised boundary probability across a merged interior (a seam the network saw
+   but did not call) lowers the landscape there and leaves one maximum on either side
+   (``boundary_power=0``: plain distance; filled holes keep their plain distance).
+   ``seed_h_rel > 0`` makes the test
    scale-free (a large, irregular nucleus keeps one seed) but also keeps touching nuclei joined
    by a wide neck together, which cost more than it gained on the synthetic test set
    (``benchmarks/bench_train.py`` measures it), so it is off (0) by default; filling the holes
@@ -115,6 +123,7 @@ def _fill_holes(
 
 def _seeds_and_landscape(
     interior: np.ndarray,  # (H, W) float32 p_interior
+    boundary: np.ndarray,  # (H, W) float32 p_boundary
     foreground: np.ndarray,  # (H, W) bool
     interior_threshold: float,
     min_seed_size: int,
@@ -123,6 +132,7 @@ def _seeds_and_landscape(
     seed_h_rel: float,
     seed_sigma: float,
     fill_holes: bool = True,
+    boundary_power: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Markers (int32 (H, W)) and the landscape (float32 (H, W)) the watershed floods."""
     pieces, _ = ndi.label((interior > interior_threshold) & foreground)
@@ -135,6 +145,9 @@ def _seeds_and_landscape(
         return pieces.astype(np.int32, copy=False), -interior
     pieces, n = ndi.label(filled)
     distance = ndi.distance_transform_edt(filled).astype(np.float32)  # (H, W) px to the edge
+    if boundary_power > 0:  # not in filled holes: they are interior by construction
+        weight = np.clip(1.0 - boundary, 0.0, 1.0) ** np.float32(boundary_power)
+        distance *= np.where(inner, weight, np.float32(1.0))
     if seed_sigma > 0:
         distance = ndi.gaussian_filter(distance, seed_sigma)
     if n == 0:
@@ -161,6 +174,7 @@ def _instances(
     seed_h_rel: float,
     seed_sigma: float,
     fill_holes: bool = True,
+    boundary_power: float = 0.0,
 ) -> np.ndarray:  # (H, W) int32, objects not yet renumbered
     foreground = (1.0 - probs[0]) > foreground_threshold  # (H, W)
     if probs.shape[0] == 2:
@@ -168,6 +182,7 @@ def _instances(
         return remove_small_objects(labels, min_size)
     markers, landscape = _seeds_and_landscape(
         probs[1],
+        probs[2],
         foreground,
         interior_threshold,
         min_seed_size,
@@ -176,6 +191,7 @@ def _instances(
         seed_h_rel,
         seed_sigma,
         fill_holes,
+        boundary_power,
     )
     labels = watershed(landscape, markers=markers, mask=foreground).astype(np.int32, copy=False)
     if keep_unseeded:
@@ -199,6 +215,7 @@ def probabilities_to_instances(
     seed_h_rel: float = 0.0,
     seed_sigma: float = 1.0,
     fill_holes: bool = True,
+    boundary_power: float = 2.0,
     tile: int | None = 1024,
     overlap: int = 96,
     progress: bool | None = None,
@@ -211,12 +228,15 @@ def probabilities_to_instances(
     pixels (None: never) are processed tile by tile with ``overlap`` pixels of context, which
     must exceed the diameter of the largest nucleus; ``progress`` shows a bar over the tiles
     (None: for images of more than 4 tiles). ``fill_holes=False`` gives the former behaviour
-    (for comparisons). Returns consecutive uint16 labels (0 = background).
+    (for comparisons), and so does ``boundary_power=0`` (seeds from the plain distance). Returns
+    consecutive uint16 labels (0 = background).
     """
     if seeds not in SEED_MODES:
         raise ValueError(f"seeds must be one of {SEED_MODES}, got {seeds!r}")
     if seed_h <= 0 or seed_h_rel < 0:
         raise ValueError(f"need seed_h > 0 and seed_h_rel >= 0, got {seed_h}, {seed_h_rel}")
+    if boundary_power < 0:
+        raise ValueError(f"need boundary_power >= 0, got {boundary_power}")
     probs = _as_probs(probs)
     options = dict(
         interior_threshold=interior_threshold,
@@ -229,6 +249,7 @@ def probabilities_to_instances(
         seed_h_rel=seed_h_rel,
         seed_sigma=seed_sigma,
         fill_holes=fill_holes,
+        boundary_power=boundary_power,
     )
     if tile is not None and max(probs.shape[-2:]) > tile:
         return instances_tiled(probs, tile, overlap, progress, **options)

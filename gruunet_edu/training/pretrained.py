@@ -29,8 +29,9 @@ from .history import History
 from .recipes import COURSE_DATA, course_run, recipe_with_steps
 
 CACHE_ENV = "GRUUNET_CACHE"
-CACHE_VERSION = 2  # bump when the training recipe or the sample data change in a way the key
-# does not capture (2: the sample data of many brightness levels, sizes, seams and debris)
+CACHE_VERSION = 3  # bump when the training recipe or the sample data change in a way the key
+# does not capture (2: the sample data of many brightness levels, sizes, seams and debris; 3: no
+# hidden slivers, larger mitotic nuclei, deeper seams, crops renormalised on their own range)
 
 
 def cache_dir() -> Path:
