@@ -21,8 +21,8 @@
 The budget is a step count, not a time, so that quality can be measured on a shared machine:
 ``--steps`` (default: the recipe's). On a quiet machine with 2 CPU cores and bfloat16
 instructions (AVX512-BF16, where ``amp="auto"`` trains in bfloat16) the tiny recipe's 600 steps
-of 4 crops take about 101 s, validation included, within the demo's 120 s budget; without
-bfloat16 instructions (float32) about 2.5 times as long. The lever options switch one lever
+of 4 crops take about 87 s, validation included, within the demo's 120 s budget; without
+bfloat16 instructions (float32) about twice as long. The lever options switch one lever
 back to its former state: ``--recipe former`` (150 steps of 8 crops, lr 3e-3, float32, the
 former recipe at the former budget of 140 steps), ``--data former`` (hidden slivers kept, seams
 10-35 % darker), ``--augment former`` (no crop renormalised on its own range); the
@@ -56,7 +56,7 @@ from gruunet_edu.training.quick import synthetic_data
 
 DICE_TARGET = 0.90
 GOALS = {"ap50": 0.90, "mean_ap": 0.70, "seg": 0.85}  # on the synthetic test set
-QUIET_STEPS_PER_S = 600 / 101  # tiny recipe, bfloat16, 2 CPU cores, nothing else running
+QUIET_STEPS_PER_S = 600 / 87  # tiny recipe, bfloat16, 2 CPU cores, nothing else running
 
 # The sample data and augmentation before the realistic-data levers (for the lever table):
 # one size range, linear brightness 0.3-0.8, no seams, no illumination field, no debris.
@@ -263,10 +263,15 @@ def benchmark(argv: list[str] | None = None) -> dict:
             "precision": precision_table(model_config, train_set, config, 2 if args.quick else 6)
         }
 
+    estimate = (
+        f"about {config.total_steps / QUIET_STEPS_PER_S:.0f} s on a quiet 2-core CPU with bfloat16"
+        if args.recipe == "default"
+        else "float32"
+    )
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} CPU threads; "
         f"preset '{preset}': {config.total_steps} steps of {config.batch_size} x {config.crop}^2 "
-        f"crops (about {config.total_steps / QUIET_STEPS_PER_S:.0f} s on a quiet 2-core CPU), "
+        f"crops ({estimate}), "
         f"lr {config.lr}, data '{args.data}', augmentation '{args.augment}', validation on "
         f"{len(val_set)} images every {config.eval_interval} steps; test sets: "
         + ", ".join(f"{k} ({len(v)} images)" for k, v in tests.items())

@@ -229,7 +229,7 @@ print(device_notice(device, preset))
 # %% [markdown]
 # On a GPU the preset's full recipe runs (thousands of steps on 256 × 256 crops). On a CPU the
 # notebook trains the course's short run, `COURSE_TRAINING` in `gruunet_edu.training.recipes`:
-# 100 steps, 64 × 64 crops, 8 images per step. Every `eval_interval` steps the loop validates,
+# 300 steps, 96 × 96 crops, 4 images per step. Every `eval_interval` steps the loop validates,
 # records a row of the history and writes a checkpoint. The checkpoint goes into the course's
 # model cache (`$GRUUNET_CACHE`, default `~/.cache/gruunet-edu`): notebooks 05 and 06 load this
 # very model with `course_model()` instead of training one of their own.
@@ -328,7 +328,7 @@ print("pixels classified correctly >= 85%:", (predicted == target).float().mean(
 #    three class Dice values?
 # 2. With $\gamma = 2$, how much less does a pixel predicted right with $p_t = 0.9$ count in the
 #    focal loss than in the cross-entropy? Can the focal loss hurt, too?
-# 3. The network trains on 64 × 64 crops and is validated on 128 × 128 images. Why does that
+# 3. The network trains on 96 × 96 crops and is validated on 128 × 128 images. Why does that
 #    work, and what could go wrong at the borders of a crop?
 
 # %% [markdown]

@@ -352,7 +352,8 @@ print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= 
 #    pooled AP or the mean of the per-image APs, and which would you report?
 # 4. Look at the per-image counts of section 5. An image with only a few dim nuclei is
 #    normalised between its own 1st and 99.8th percentiles: what happens to its background
-#    noise, and what could a model trained for a minute make of it?
+#    noise? The course's training renormalises three crops in ten on their own percentile range
+#    (`AugmentConfig.own_range_p`); why?
 
 # %% [markdown]
 # ## Summary

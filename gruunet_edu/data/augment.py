@@ -28,7 +28,8 @@ Geometric transforms move image and target together; intensity transforms touch 
   sample data already holds dim nuclei next to saturated ones, so the ranges stay moderate: with
   c in (0.35, 1.3) and gamma in (0.6, 1.6) the tiny preset after 140 steps scored AP50 0.70 / 0.57
   (synthetic / shift test set), with (0.55, 1.25) and (0.75, 1.35) 0.76 / 0.58, with the former
-  (0.8, 1.25) and (0.8, 1.25) 0.71 / 0.60 (one seed, 8 + 8 test images; bench_train.py).
+  (0.8, 1.25) and (0.8, 1.25) 0.71 / 0.60 (one seed, 8 + 8 test images, the former sample data and
+  140-step recipe; bench_train.py).
 
 - own range (image only): with probability `own_range_p` a crop is renormalised on its own
   percentile range, ``(x - p_lo(crop)) / (p_hi(crop) - p_lo(crop))``, instead of its whole

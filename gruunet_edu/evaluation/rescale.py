@@ -31,7 +31,7 @@ from .inference import predict_probabilities, prepare_image
 # Median equivalent diameter (px) of the nuclei of the default synthetic data
 # (SyntheticConfig(): radius 6-13 px times a per-image scale of 0.8-1.9), measured on 64 images
 # of 256 x 256 px; tests/test_rescale.py checks it against the generator.
-TRAINING_DIAMETER = 18.6
+TRAINING_DIAMETER = 19.0
 MIN_OBJECTS = 5  # fewer objects than this: no estimate (keep the image's own scale)
 
 
