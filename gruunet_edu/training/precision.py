@@ -5,8 +5,8 @@ float16 underflow without loss scaling). On a CPU with bfloat16 instructions (AV
 :func:`cpu_has_bf16`) ``auto`` is bfloat16 too, with the channels-last memory format that oneDNN's
 bfloat16 convolutions run fastest in: a tiny-preset training step of 4 crops of 128 px then takes
 about half the float32 time on 2 cores (``benchmarks/bench_train.py --precision`` measures it);
-on other CPUs bfloat16 is emulated and slower, so ``auto`` keeps float32 there. The loss is always computed in
-float32, and the weights stay float32.
+on other CPUs bfloat16 is emulated and slower, so ``auto`` keeps float32 there. The loss is
+always computed in float32, and the weights stay float32.
 """
 
 from __future__ import annotations
