@@ -21,7 +21,7 @@
 The budget is a step count, not a time, so that quality can be measured on a shared machine:
 ``--steps`` (default: the recipe's). On a quiet machine with 2 CPU cores and bfloat16
 instructions (AVX512-BF16, where ``amp="auto"`` trains in bfloat16) the tiny recipe's 600 steps
-of 4 crops take 88-111 s, validation included, within the demo's 120 s budget; without
+of 4 crops take 87-111 s, validation included, within the demo's 120 s budget; without
 bfloat16 instructions (float32) about twice as long. The lever options switch one lever
 back to its former state: ``--recipe former`` (150 steps of 8 crops, lr 3e-3, float32, the
 former recipe at the former budget of 140 steps), ``--data former`` (hidden slivers kept, seams
@@ -53,10 +53,11 @@ from gruunet_edu.training.device import set_seed
 from gruunet_edu.training.losses import make_loss
 from gruunet_edu.training.precision import autocast, cpu_has_bf16
 from gruunet_edu.training.quick import synthetic_data
+from gruunet_edu.viz.plots import error_examples
 
 DICE_TARGET = 0.90
 GOALS = {"ap50": 0.90, "mean_ap": 0.70, "seg": 0.85}  # on the synthetic test set
-QUIET_STEPS_PER_S = 600 / 100  # tiny recipe, bfloat16, 2 CPU cores, nothing else running (88-111 s)
+QUIET_STEPS_PER_S = 600 / 100  # tiny recipe, bfloat16, 2 CPU cores, nothing else running (87-111 s)
 
 # The sample data and augmentation before the realistic-data levers (for the lever table):
 # one size range, linear brightness 0.3-0.8, no seams, no illumination field, no debris.
@@ -123,11 +124,30 @@ def run_one(arch, config, model_config, train_set, val_set, tests, seed, save=No
         torch.save(model.state_dict(), Path(save) / f"{arch}.pt")
     metrics = {}
     for name, samples in tests.items():
-        metrics[name], _ = evaluate_model(model, samples, device="cpu")
+        metrics[name], preds = evaluate_model(model, samples, device="cpu")
+        metrics[name]["errors"] = error_counts(samples, preds)
         metrics[f"{name}, postprocess (former)"], _ = evaluate_model(
             model, samples, device="cpu", **FORMER_POSTPROCESS
         )
     return model, history, metrics
+
+
+def error_counts(samples, preds, tau: float = 0.5) -> dict[str, dict[str, int]]:
+    """What the unmatched objects at IoU >= ``tau`` are (``viz.plots.error_examples``'s names):
+    ``{"missed": {name: count}, "spurious": {name: count}}``."""
+    errors = error_examples([s.image for s in samples], [s.labels for s in samples], preds, tau)
+    out: dict[str, dict[str, int]] = {"missed": {}, "spurious": {}}
+    for e in errors:
+        out[e["kind"]][e["name"]] = out[e["kind"]].get(e["name"], 0) + 1
+    return out
+
+
+def _errors_line(errors: dict[str, dict[str, int]]) -> str:
+    parts = []
+    for kind, names in errors.items():
+        detail = ", ".join(f"{n} {name}" for name, n in sorted(names.items(), key=lambda x: -x[1]))
+        parts.append(f"{kind} {sum(names.values())}" + (f" ({detail})" if detail else ""))
+    return "; ".join(parts)
 
 
 def report(name, model, history, metrics) -> None:
@@ -144,6 +164,8 @@ def report(name, model, history, metrics) -> None:
             f"F1@0.5 {m['f1_50']:.3f}  SEG {m['seg']:.3f}  Dice {m['dice']:.3f}  "
             f"({m['n_images']} images, {m['n_true']} nuclei, {m['n_pred']} predicted)"
         )
+        if "errors" in m:
+            print(f"  {'':<34} at IoU 0.5: {_errors_line(m['errors'])}")
 
 
 def seconds_per_step(arch, model_config, train_set, config, steps: int = 12) -> float:

@@ -19,6 +19,11 @@ def test_bench_train_quick(capsys):
         assert {"synthetic", "shift"} <= set(tests)
         for test in tests.values():
             assert 0.0 <= test["ap50"] <= 1.0 and 0.0 <= test["seg"] <= 1.0
+        for name in ("synthetic", "shift"):  # the unmatched objects, by kind
+            errors = tests[name]["errors"]
+            t = tests[name]
+            assert sum(errors["missed"].values()) == round(t["n_true"] * (1 - t["recall50"]))
+            assert sum(errors["spurious"].values()) == round(t["n_pred"] * (1 - t["precision50"]))
             assert 0.0 <= test["mean_ap"] <= test["ap50"] + 1e-9
 
 
