@@ -24,11 +24,11 @@ A sample is an image (float32, about [0, 1]) and its instance labels (uint16, 0 
    the point-spread function (a Gaussian; out-of-focus nuclei get a wider one), on top of an
    uneven background. Where two nuclei touch, a thin seam (the pixels of either nucleus next to
    the other) is darker by a factor 1 - `seam`, as the membranes between pressed nuclei are in a
-   real image (after the PSF a 2-pixel seam keeps about half its depth: at 30-60 % it stays
-   visible above the chromatin texture, where a human annotator would also split the pair); the
-   illumination is a smooth multiplicative field (uneven excitation, vignetting) of amplitude
-   `illumination`; small unlabelled specks (`debris`), some of them very bright,
-   are added as well;
+   real image (after a PSF of sigma 1 a 2-pixel seam keeps about 2/3 of its depth: at 30-60 % it
+   stays visible above the chromatin texture, where a human annotator would also split the pair);
+   the illumination is a smooth multiplicative field (uneven excitation, vignetting) of
+   amplitude `illumination`; small unlabelled specks (`debris`), some of them very bright, are
+   added as well;
 5. Poisson-Gaussian noise: shot noise with variance intensity / photons plus Gaussian read noise,
    drawn in the normal approximation of the Poisson counts (Foi et al., "Practical
    Poissonian-Gaussian noise modeling", IEEE TIP 2008); at the default 200 photons for intensity 1
