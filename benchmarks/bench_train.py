@@ -169,7 +169,8 @@ def report(name, model, history, metrics) -> None:
 
 
 def seconds_per_step(arch, model_config, train_set, config, steps: int = 12) -> float:
-    """Mean seconds per training step (after one warm-up step), measured on real batches."""
+    """Mean seconds per training step over ``steps + 1`` steps on real batches (the first, slower
+    step included)."""
     set_seed(config.seed)
     model = build_model(model_config, arch=arch)
     probe = config.replace(

@@ -35,8 +35,8 @@ Geometric transforms move image and target together; intensity transforms touch 
   percentile range, ``(x - p_lo(crop)) / (p_hi(crop) - p_lo(crop))``, instead of its whole
   image's. That is what percentile normalisation does to a small image, or one with only a few
   dim nuclei: the background and its noise are stretched to a large part of [0, 1]. A model that
-  never saw such crops calls the stretched noise nuclei (34 predictions for the 3 nuclei of one
-  dim 128 px test image before; 3 with ``own_range_p = 0.3``).
+  never saw such crops calls the stretched noise nuclei (notebook 05's last test image, three dim
+  nuclei in 128 px, shows it).
 
 Randomness comes from one ``numpy.random.Generator``; an `Augmenter` made with the same seed gives
 the same sequence of transforms. The dataset passes its own per-item generator instead, which keeps

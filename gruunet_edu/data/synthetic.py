@@ -206,11 +206,9 @@ def _rasterize(nuc: _Nuclei, shape: tuple[int, int], tile: np.ndarray):
     return ids, rel, tex, drawn
 
 
-def _cleanup(
-    ids: np.ndarray, min_area: int, drawn: np.ndarray | None = None, min_visible: float = 0.0
-) -> np.ndarray:
-    """Keep the largest 4-connected piece of every label and drop labels below `min_area` or, with
-    ``drawn`` (each label's area when drawn), below ``min_visible`` of their drawn area."""
+def _cleanup(ids: np.ndarray, min_area: int, drawn: np.ndarray, min_visible: float) -> np.ndarray:
+    """Keep the largest 4-connected piece of every label and drop labels below `min_area` or below
+    ``min_visible`` of their area when drawn (``drawn``, (n,), from `_rasterize`)."""
     for i, sl in enumerate(ndimage.find_objects(ids)):
         if sl is None:
             continue
@@ -224,7 +222,7 @@ def _cleanup(
             region[mask] = 0  # drop the smaller pieces
             mask = region == i + 1
         area = int(mask.sum())
-        if area < min_area or (drawn is not None and area < min_visible * drawn[i]):
+        if area < min_area or area < min_visible * drawn[i]:
             region[mask] = 0
     return ids
 
