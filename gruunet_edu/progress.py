@@ -23,7 +23,10 @@ a file: test runs never write into the repository.
 Recording never breaks a check and never adds to its printed output: a folder that cannot be
 written to or a damaged file gives one line on stderr (once per kernel) and the check goes on. A
 damaged file is kept beside the new one as ``gruunet-progress.json.damaged``; reading it for a
-table says so and starts afresh.
+table says so and starts afresh. Two kernels that record at the same time (two notebooks open)
+take turns: the read-modify-write of the file holds an exclusive lock on
+``gruunet-progress.json.lock`` (``fcntl.flock`` on Linux and macOS, ``msvcrt.locking`` on
+Windows; the system drops it when a kernel dies), so neither update is lost.
 
 Importing this module costs only the standard library (the command line imports it to build its
 parser); the atomic writer (``training.checkpoint.write_atomically``) and the exercise modules
@@ -38,6 +41,9 @@ import json
 import os
 import re
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,30 +151,65 @@ def write_log(path: Path, log: dict[str, Any]) -> None:
     write_atomically(path, lambda handle: handle.write(data))
 
 
+LOCK_TIMEOUT = 10.0  # seconds to wait for another kernel's write before giving up
+
+
+def _try_lock(handle: Any) -> bool:
+    """Take the exclusive lock of an open file without waiting; whether it was free."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(handle: Any) -> None:
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the exclusive lock of ``path`` (on ``<path>.lock`` beside it) for a read-modify-write.
+
+    Waits up to ``timeout`` seconds for another process's turn, then raises TimeoutError.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(handle):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{lock_path} stayed locked for {timeout:.0f} s")
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
 def record(result: Any, path: Path | None = None) -> None:
     """Record one check's outcome (a ``CheckResult``); never raises, prints nothing on success."""
     try:
         path = path if path is not None else progress_path()
         if path is None:
             return
-        try:
-            log = read_log(path)
-        except ProgressFileError as err:
-            damaged = path.with_name(path.name + ".damaged")
-            os.replace(path, damaged)
-            _warn_once(f"damaged:{path}", f"{err}; kept it as {damaged.name}, starting afresh.")
-            log = empty_log()
-        entries = log["exercises"]
-        previous = entries.get(result.exercise, {})
-        attempts = previous.get("attempts", 0)
-        entries[result.exercise] = {
-            "status": result.status,
-            "title": result.title,
-            "message": without_code(result.message),
-            "time": _now(),
-            "attempts": (attempts if isinstance(attempts, int) else 0) + 1,
-        }
-        write_log(path, log)
+        with locked(path):  # another kernel's record waits: no update is lost
+            _update(path, result)
     except Exception as err:  # a read-only folder, a full disk...: the check itself goes on
         where = path if path is not None else FILE_NAME
         _warn_once(
@@ -176,6 +217,28 @@ def record(result: Any, path: Path | None = None) -> None:
             f"progress is not saved ({type(err).__name__}: {err}). Set {ENV} to a file you can "
             f"write, or to 'off'.",
         )
+
+
+def _update(path: Path, result: Any) -> None:
+    """Read the log, enter the result, write the log (the caller holds the lock)."""
+    try:
+        log = read_log(path)
+    except ProgressFileError as err:
+        damaged = path.with_name(path.name + ".damaged")
+        os.replace(path, damaged)
+        _warn_once(f"damaged:{path}", f"{err}; kept it as {damaged.name}, starting afresh.")
+        log = empty_log()
+    entries = log["exercises"]
+    previous = entries.get(result.exercise, {})
+    attempts = previous.get("attempts", 0)
+    entries[result.exercise] = {
+        "status": result.status,
+        "title": result.title,
+        "message": without_code(result.message),
+        "time": _now(),
+        "attempts": (attempts if isinstance(attempts, int) else 0) + 1,
+    }
+    write_log(path, log)
 
 
 # ------------------------------------------------------------------------------- the exercises

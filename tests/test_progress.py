@@ -181,3 +181,57 @@ def test_cli(log_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(progress_module, "progress_path", lambda: tmp_path / FILE_NAME)
     assert main(["progress"]) == 0
     assert str(log_file) in capsys.readouterr().out
+
+
+_RECORD_MANY = """
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+import gruunet_edu.training.checkpoint  # the writer's imports (torch) before "ready"
+from gruunet_edu.progress import record
+path, name, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
+for i in range(n):
+    record(SimpleNamespace(exercise=name, status="failed", title=name, message=f"try {i}"), path)
+print("done")
+"""
+
+
+def _recorder(path, name, n):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-c", _RECORD_MANY, str(path), name, str(n)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_kernel_waits_while_another_holds_the_lock(tmp_path):
+    import time
+
+    from gruunet_edu.progress import locked
+
+    path = tmp_path / FILE_NAME
+    with locked(path):
+        proc = _recorder(path, "convgru", 1)
+        assert proc.stdout.readline().strip() == "ready"  # imported: it records now
+        time.sleep(1.0)  # ample time to write a small file
+        assert proc.poll() is None and not path.exists()  # it waits for its turn
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip() == "done" and err == ""
+    assert read_log(path)["exercises"]["convgru"]["attempts"] == 1
+
+
+def test_kernels_recording_at_once_lose_no_update(tmp_path):
+    path = tmp_path / FILE_NAME
+    procs = [_recorder(path, name, 30) for name in ("convgru", "frdu", "convgru", "frdu")]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and err == "", err
+        assert out.split() == ["ready", "done"]
+    entries = read_log(path)["exercises"]
+    assert entries["convgru"]["attempts"] == 60 and entries["frdu"]["attempts"] == 60
+    assert not list(tmp_path.glob(".*tmp"))
