@@ -38,3 +38,26 @@ def test_bench_train_precision_table(capsys):
         "bfloat16 autocast, channels-last",
     }
     assert all(math.isfinite(v) and v > 0 for v in rows.values())
+
+
+def test_bench_train_seeds_share_the_test_sets_and_average(capsys):
+    bench = load_benchmark("bench_train")
+    results = bench.benchmark(["--quick", "--no-unet", "--seeds", "0", "1"])
+    out = capsys.readouterr().out
+    assert "GRUU-Net (tiny), seed 0" in out and "GRUU-Net (tiny), seed 1" in out
+    assert "Over training seeds 0, 1 (mean, min-max):" in out
+    runs = results["runs"]
+    assert results["seeds"] == [0, 1] and len(runs) == 2
+    # one test set for all seeds: the same images, so the same number of true nuclei
+    n_true = {r["gruunet"]["test"]["synthetic"]["n_true"] for r in runs}
+    assert len(n_true) == 1
+    mean = bench.seed_summary(runs, "gruunet")["synthetic"]["seg"]
+    seg = [r["gruunet"]["test"]["synthetic"]["seg"] for r in runs]
+    assert math.isclose(mean, sum(seg) / 2)
+    assert results["gruunet"] is runs[0]["gruunet"]  # the single-seed keys stay the first run's
+
+
+def test_spread_formats_one_value_and_a_range():
+    bench = load_benchmark("bench_train")
+    assert bench._spread([0.5]) == "0.500"
+    assert bench._spread([0.8, 0.9, 1.0]) == "0.900 (0.800-1.000)"

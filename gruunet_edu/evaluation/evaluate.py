@@ -13,19 +13,41 @@ from .metrics import DEFAULT_TAUS, evaluate_dataset
 
 
 def predict_samples(
-    model: nn.Module, samples: Sequence[Any], device=None, **postprocess: Any
+    model: nn.Module,
+    samples: Sequence[Any],
+    device=None,
+    diameter: float | str | None = None,
+    **postprocess: Any,
 ) -> list[np.ndarray]:
-    """Instance labels (uint16 (H, W)) for the image of every sample (anything with ``.image``)."""
-    return [predict_instances(model, s.image, device=device, **postprocess)[0] for s in samples]
+    """Instance labels (uint16 (H, W)) for the image of every sample (anything with ``.image``).
+
+    ``diameter`` None predicts every image at its own scale; a number of pixels or "auto" first
+    resizes it to the training data's nucleus size, as ``gruunet-edu predict`` does
+    (:func:`~.rescale.predict_instances_rescaled`).
+    """
+    if diameter is None:
+        return [predict_instances(model, s.image, device=device, **postprocess)[0] for s in samples]
+    from .rescale import predict_instances_rescaled
+
+    return [
+        predict_instances_rescaled(model, s.image, diameter, device=device, **postprocess)[0]
+        for s in samples
+    ]
 
 
 def evaluate_model(
-    model: nn.Module, samples: Sequence[Any], device=None, taus=DEFAULT_TAUS, **postprocess: Any
+    model: nn.Module,
+    samples: Sequence[Any],
+    device=None,
+    taus=DEFAULT_TAUS,
+    diameter: float | str | None = None,
+    **postprocess: Any,
 ) -> tuple[dict, list[np.ndarray]]:
     """``(metrics, predictions)``: :func:`~.metrics.evaluate_dataset` of the model's instances
-    against the samples' labels (pooled over all images), and the predicted label images."""
+    against the samples' labels (pooled over all images), and the predicted label images.
+    ``diameter``: as in :func:`predict_samples` (None: each image at its own scale)."""
     if len(samples) == 0:
         raise ValueError("no samples to evaluate")
-    preds = predict_samples(model, samples, device=device, **postprocess)
+    preds = predict_samples(model, samples, device=device, diameter=diameter, **postprocess)
     metrics = evaluate_dataset([s.labels for s in samples], preds, taus)
     return metrics, preds
