@@ -216,7 +216,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if data is not None:
         cli_files.check_samples(samples, model.config.size_multiple, data)
     print(f"Evaluating {args.checkpoint} on {where}")
-    report = cli_files.write_evaluation(model, samples, out, device, args.figures)
+    report = cli_files.write_evaluation(
+        model, samples, out, device, args.figures, diameter=args.diameter
+    )
     cli_files.print_metrics(report["metrics"])
     print(f"Metrics: {report['paths'][0]}")
     print(f"Figures: {', '.join(str(p) for p in report['paths'][1:])}")

@@ -47,6 +47,18 @@ def _diameter(text: str) -> float | str | None:
     return value
 
 
+def _add_diameter(p: argparse.ArgumentParser) -> None:
+    """``--diameter`` of predict and evaluate (see ``evaluation.rescale``)."""
+    p.add_argument(
+        "--diameter",
+        type=_diameter,
+        default="auto",
+        help="typical nucleus diameter in px: images are resized so nuclei match the training "
+        "data's size, and the labels mapped back; 'auto' (default) estimates it from a first "
+        "prediction, 'off' predicts at the image's own scale",
+    )
+
+
 def _add_training_options(p: argparse.ArgumentParser, demo: bool = False) -> None:
     from .models import ARCHS, PRESETS
     from .training.precision import AMP_MODES
@@ -168,14 +180,7 @@ def build_parser(
         default=MIN_SIZE,
         help="smallest object in px (default: %(default)s)",
     )
-    p.add_argument(
-        "--diameter",
-        type=_diameter,
-        default="auto",
-        help="typical nucleus diameter in px: images are resized so nuclei match the training "
-        "data's size, and the labels mapped back; 'auto' (default) estimates it from a first "
-        "prediction, 'off' predicts at the image's own scale",
-    )
+    _add_diameter(p)
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities")
     p.set_defaults(func=commands["predict"])
 
@@ -201,6 +206,7 @@ def build_parser(
     p.add_argument(
         "--figures", type=_non_negative_int, default=3, help="prediction figures to write"
     )
+    _add_diameter(p)
     p.set_defaults(func=commands["evaluate"])
 
     p = sub.add_parser(

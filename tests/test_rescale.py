@@ -79,8 +79,38 @@ def test_predict_diameter_option_is_checked(tmp_path, capsys):
 
     image = tmp_path / "a.tif"
     image.write_bytes(b"")
-    for bad in ("-1", "0", "nan", "huge"):
-        with pytest.raises(SystemExit) as exit_info:
-            main(["predict", str(image), "--checkpoint", "x.pt", "--diameter", bad])
-        assert exit_info.value.code == 2
-        assert "--diameter must be a positive number of pixels" in capsys.readouterr().err
+    for command in (["predict", str(image)], ["evaluate"]):
+        for bad in ("-1", "0", "nan", "huge"):
+            with pytest.raises(SystemExit) as exit_info:
+                main([*command, "--checkpoint", "x.pt", "--diameter", bad])
+            assert exit_info.value.code == 2
+            assert "--diameter must be a positive number of pixels" in capsys.readouterr().err
+
+
+def test_auto_rescales_nuclei_of_the_size_of_real_micrographs():
+    """Nuclei of about 25 px (2018 Data Science Bowl images; the shift test set) are inside the
+    training range but off its median by more than AUTO_TOLERANCE: predicted again, resized."""
+    from gruunet_edu.evaluation.rescale import AUTO_TOLERANCE
+
+    image, n = _discs(12.5)
+    assert 25.0 / TRAINING_DIAMETER > AUTO_TOLERANCE
+    labels, _, info = predict_instances_rescaled(Threshold(), image, diameter="auto")
+    assert info["estimated"] and info["factor"] == pytest.approx(TRAINING_DIAMETER / 25.0, rel=0.05)
+    assert labels.max() == n
+    np.testing.assert_allclose(np.bincount(labels.ravel())[1:], np.pi * 12.5**2, rtol=0.1)
+
+
+def test_evaluate_model_predicts_as_predict_does_when_asked():
+    from types import SimpleNamespace
+
+    from gruunet_edu.evaluation.evaluate import evaluate_model
+
+    image, n = _discs(20.0)
+    labels, _ = ndimage.label(image > 0)
+    samples = [SimpleNamespace(image=image, labels=labels)]
+    auto, auto_preds = evaluate_model(Threshold(), samples, diameter="auto")
+    own, own_preds = evaluate_model(Threshold(), samples)
+    expected, _, _ = predict_instances_rescaled(Threshold(), image, diameter="auto")
+    np.testing.assert_array_equal(auto_preds[0], expected)
+    assert auto["n_pred"] == own["n_pred"] == n
+    assert not np.array_equal(auto_preds[0], own_preds[0])  # resized and back: other outlines
