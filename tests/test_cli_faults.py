@@ -204,7 +204,12 @@ def test_ctrl_c_while_importing_exits_130_with_one_line(tmp_path, capsys, monkey
 def test_sigint_soon_after_start_exits_130_without_a_traceback(tmp_path):
     argv = ["train", "--steps", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gruunet_edu", *argv], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "gruunet_edu", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as in a terminal: a job started in the background by a non-interactive shell
+        # inherits SIGINT ignored (POSIX), and Python then keeps ignoring it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
