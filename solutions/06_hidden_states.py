@@ -242,6 +242,7 @@ check_state_change(student_state_change)
 # pick it.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 test_set = SyntheticNucleiDataset(6, size=128, seed=0, split="test", pool=6)  # as in 05
 test_samples = [test_set.sample(i) for i in range(len(test_set))]
 test_predictions = predict_samples(model, test_samples)
