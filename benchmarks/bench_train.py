@@ -253,6 +253,9 @@ def gpu_throughput(batch: int = 16, size: int = 256, steps: int = 20) -> None:
         print(f"  AMP {label:<9}: {rate:8.1f} images/s")
 
 
+SUMMARY_METRICS = (("AP50", "ap50"), ("mean AP", "mean_ap"), ("F1@0.5", "f1_50"), ("SEG", "seg"))
+
+
 def _spread(values: list[float]) -> str:
     """``mean`` of one value, ``mean (min-max)`` of several."""
     mean = sum(values) / len(values)
@@ -266,8 +269,7 @@ def seed_summary(runs: list[dict], arch: str) -> dict[str, dict[str, float]]:
     tests = runs[0][arch]["test"]
     return {
         name: {
-            k: sum(r[arch]["test"][name][k] for r in runs) / len(runs)
-            for k in ("ap50", "mean_ap", "f1_50", "seg")
+            k: sum(r[arch]["test"][name][k] for r in runs) / len(runs) for _, k in SUMMARY_METRICS
         }
         for name in tests
     }
@@ -282,8 +284,7 @@ def print_seed_summary(runs: list[dict], seeds: list[int], names: dict[str, str]
         for test in seed_summary(runs, arch):
             cells = "  ".join(
                 f"{title} {_spread([r[arch]['test'][test][k] for r in runs])}"
-                for title, k in (("AP50", "ap50"), ("mean AP", "mean_ap"), ("F1@0.5", "f1_50"))
-                + (("SEG", "seg"),)
+                for title, k in SUMMARY_METRICS
             )
             print(f"  {label + ', ' + test + ':':<32} {cells}")
 
