@@ -1,0 +1,97 @@
+"""Rescaling benchmark: which tolerance should ``--diameter auto`` resize at?
+
+    python benchmarks/bench_rescale.py                        # train the tiny recipe, then sweep
+    python benchmarks/bench_rescale.py --checkpoint runs/demo/model.pt   # sweep a trained model
+    python benchmarks/bench_rescale.py --quick                # smoke test (seconds)
+
+``--diameter auto`` (:func:`gruunet_edu.evaluation.rescale.predict_instances_rescaled`) first
+predicts an image at its own scale and estimates its nuclei's median diameter; when the
+estimate is off the training diameter by more than a factor ``tolerance``, it predicts again,
+resized to it. This script scores every tolerance (and the image's own scale) on *tuning*
+images, not on the test sets that ``bench_train.py`` reports: 24 images drawn like the training
+data (split 5) and 24 of the shift kind (``SyntheticConfig.shift()``, seed 7), each 256 px.
+The default ``AUTO_TOLERANCE`` was chosen from its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from gruunet_edu.data.dataset import shift_samples, synthetic_samples
+from gruunet_edu.evaluation.evaluate import evaluate_model
+from gruunet_edu.evaluation.rescale import AUTO_TOLERANCE
+
+TOLERANCES = (1.0, 1.1, 1.2, 1.3, 1.6)
+TUNING_SPLIT, TUNING_SHIFT_SEED = 5, 7  # never drawn by training or by the test sets
+
+
+def tuning_sets(n: int, size: int) -> dict[str, list]:
+    """The tuning images: ``{"synthetic (tuning)": ..., "shift (tuning)": ...}``."""
+    return {
+        "synthetic (tuning)": synthetic_samples(n, size, 0, TUNING_SPLIT),
+        "shift (tuning)": shift_samples(n, size, TUNING_SHIFT_SEED),
+    }
+
+
+def sweep(model, sets: dict[str, list], tolerances=TOLERANCES) -> dict[str, dict[str, dict]]:
+    """``{set: {"own scale" | "auto, tolerance T": metrics}}``, printed as they come."""
+    out: dict[str, dict[str, dict]] = {}
+    for name, samples in sets.items():
+        rows = {"own scale": dict(diameter=None)}
+        for t in tolerances:
+            rows[f"auto, tolerance {t}"] = dict(diameter="auto", tolerance=t)
+        out[name] = {}
+        for label, options in rows.items():
+            metrics, _ = evaluate_model(model, samples, device="cpu", **options)
+            out[name][label] = metrics
+            print(
+                f"  {name + ', ' + label + ':':<44} AP50 {metrics['ap50']:.3f}  "
+                f"mean AP {metrics['mean_ap']:.3f}  F1@0.5 {metrics['f1_50']:.3f}  "
+                f"SEG {metrics['seg']:.3f}",
+                flush=True,
+            )
+    return out
+
+
+def benchmark(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="a trained model (default: train one)")
+    parser.add_argument("--quick", action="store_true", help="smoke test on tiny sizes")
+    parser.add_argument("--n", type=int, default=24, help="tuning images of each kind")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (without --checkpoint)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.checkpoint:
+        from gruunet_edu.training.checkpoint import load_model
+
+        model, _ = load_model(args.checkpoint, map_location="cpu")
+        source = args.checkpoint
+    else:
+        from gruunet_edu.training.quick import quick_train
+
+        steps = 2 if args.quick else None
+        extra = dict(batch_size=2, crop=32, eval_interval=2) if args.quick else {}
+        model, _ = quick_train(
+            "tiny", steps, seed=args.seed, device="cpu", progress=False, verbose=False, **extra
+        )
+        source = f"tiny recipe, seed {args.seed}" + (" (2 steps)" if args.quick else "")
+    n, size = (1, 96) if args.quick else (args.n, 256)
+    print(
+        f"Model: {source}; {n} + {n} tuning images of {size} px; the default tolerance is "
+        f"{AUTO_TOLERANCE}"
+    )
+    return sweep(model.eval(), tuning_sets(n, size))
+
+
+def main(argv: list[str] | None = None) -> int:
+    benchmark(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

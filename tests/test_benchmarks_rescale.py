@@ -1,0 +1,28 @@
+"""The rescaling benchmark runs in quick mode and scores every tolerance on both tuning sets."""
+
+from __future__ import annotations
+
+from _bench import load_benchmark
+
+
+def test_bench_rescale_quick(capsys):
+    bench = load_benchmark("bench_rescale")
+    results = bench.benchmark(["--quick"])
+    out = capsys.readouterr().out
+    assert "the default tolerance is" in out
+    assert set(results) == {"synthetic (tuning)", "shift (tuning)"}
+    for rows in results.values():
+        assert list(rows) == ["own scale"] + [f"auto, tolerance {t}" for t in bench.TOLERANCES]
+        for metrics in rows.values():
+            assert 0.0 <= metrics["ap50"] <= 1.0 and 0.0 <= metrics["seg"] <= 1.0
+
+
+def test_tuning_images_are_not_the_test_images():
+    from gruunet_edu.data.dataset import synthetic_test_sets
+
+    bench = load_benchmark("bench_rescale")
+    tuning = bench.tuning_sets(2, 64)
+    tests = synthetic_test_sets(2, 64, 0)
+    for (_, tune), (_, test) in zip(sorted(tuning.items()), sorted(tests.items()), strict=True):
+        for a in tune:
+            assert all((a.image != b.image).any() for b in test)
