@@ -31,9 +31,12 @@ former recipe at the former budget of 140 steps), ``--data former`` (hidden sliv
 ``postprocess (former)`` rows seed from the plain distance (``boundary_power=0``).
 
 Every test image is predicted as ``gruunet-edu predict`` does (``diameter="auto"``, see
-:mod:`gruunet_edu.evaluation.rescale`): a first prediction estimates its nucleus diameter, and
-an image whose estimate is off the training data's by more than ``rescale.AUTO_TOLERANCE`` is
-predicted again, resized to it. The ``own scale`` rows predict every image at its own scale.
+:mod:`gruunet_edu.evaluation.rescale`; ``tta=True``, see :mod:`gruunet_edu.evaluation.tta`): a
+first prediction estimates its nucleus diameter, an image whose estimate is off the training
+data's by more than ``rescale.AUTO_TOLERANCE`` is predicted again, resized to it, and every
+prediction is the average over the image's eight turns and flips. The ``no TTA`` rows predict
+once per scale; the ``own scale`` rows predict every image once, at its own scale (the course
+notebooks' ``evaluate_model`` default).
 
 One training run is one draw: at this budget the same recipe with another seed moves AP50 by
 up to about 0.07 on the synthetic test set and 0.17 on the shift test set (the ranges of the
@@ -101,6 +104,8 @@ FORMER_AUGMENT = dict(own_range_p=0.0)
 FORMER_RECIPE = dict(steps=140, batch_size=8, lr=3e-3, amp="off")
 # The post-processing before the seeds were weighted by the boundary probability.
 FORMER_POSTPROCESS = dict(boundary_power=0.0)
+# How the test images are predicted: as `gruunet-edu predict` does by default.
+PREDICT = dict(device="cpu", diameter="auto", tta=True)
 
 
 def training_data(crop, seed, data="default", augment="default", quick=False):
@@ -137,12 +142,14 @@ def run_one(arch, config, model_config, train_set, val_set, tests, seed, save=No
         torch.save(model.state_dict(), Path(save) / f"{arch}.pt")
     metrics = {}
     for name, samples in tests.items():
-        # as `gruunet-edu predict` does: resized to the training nucleus size where it is off
-        metrics[name], preds = evaluate_model(model, samples, device="cpu", diameter="auto")
+        # as `gruunet-edu predict` does: resized to the training nucleus size where it is off,
+        # averaged over the eight turns and flips
+        metrics[name], preds = evaluate_model(model, samples, **PREDICT)
         metrics[name]["errors"] = error_counts(samples, preds)
+        metrics[f"{name}, no TTA"], _ = evaluate_model(model, samples, **{**PREDICT, "tta": False})
         metrics[f"{name}, own scale"], _ = evaluate_model(model, samples, device="cpu")
         metrics[f"{name}, postprocess (former)"], _ = evaluate_model(
-            model, samples, device="cpu", diameter="auto", **FORMER_POSTPROCESS
+            model, samples, **PREDICT, **FORMER_POSTPROCESS
         )
     return model, history, metrics
 

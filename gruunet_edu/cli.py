@@ -183,7 +183,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         image = read_image(path)  # RGB(A) becomes grey, as for train and evaluate
         try:
             labels, probs, scale = predict_instances_rescaled(
-                model, image, args.diameter, device=device, min_size=args.min_size
+                model, image, args.diameter, device=device, tta=args.tta, min_size=args.min_size
             )
         except ValueError as err:
             raise CLIError(f"{path}: {err}") from None
@@ -217,7 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cli_files.check_samples(samples, model.config.size_multiple, data)
     print(f"Evaluating {args.checkpoint} on {where}")
     report = cli_files.write_evaluation(
-        model, samples, out, device, args.figures, diameter=args.diameter
+        model, samples, out, device, args.figures, diameter=args.diameter, tta=args.tta
     )
     cli_files.print_metrics(report["metrics"])
     print(f"Metrics: {report['paths'][0]}")

@@ -129,16 +129,25 @@ def load_model(path: Path, device):
 
 
 def write_evaluation(
-    model, samples, out: Path, device, figures: int, prefix: str = "", diameter="auto"
+    model,
+    samples,
+    out: Path,
+    device,
+    figures: int,
+    prefix: str = "",
+    diameter="auto",
+    tta: bool = True,
 ) -> dict:
     """Predict every sample (as ``predict`` does: resized to the training nucleus size where
-    ``diameter`` says so), write metrics JSON, prediction figures and an error gallery."""
+    ``diameter`` says so, averaged over turns and flips with ``tta``), write metrics JSON,
+    prediction figures and an error gallery."""
     from .evaluation.evaluate import evaluate_model
     from .viz.plots import error_gallery, prediction_figure, save_figure
 
-    metrics, preds = evaluate_model(model, samples, device=device, diameter=diameter)
+    metrics, preds = evaluate_model(model, samples, device=device, diameter=diameter, tta=tta)
     metrics["images"] = [s.name for s in samples]
     metrics["diameter"] = diameter
+    metrics["tta"] = tta
     metrics_path = write_json(out / f"{prefix}metrics.json", metrics)
     paths = [metrics_path]
     for i, (sample, pred) in enumerate(zip(samples, preds, strict=True)):

@@ -47,8 +47,9 @@ def _diameter(text: str) -> float | str | None:
     return value
 
 
-def _add_diameter(p: argparse.ArgumentParser) -> None:
-    """``--diameter`` of predict and evaluate (see ``evaluation.rescale``)."""
+def _add_prediction_options(p: argparse.ArgumentParser) -> None:
+    """``--diameter`` and ``--tta`` of predict and evaluate (see ``evaluation.rescale`` and
+    ``evaluation.tta``)."""
     p.add_argument(
         "--diameter",
         type=_diameter,
@@ -56,6 +57,13 @@ def _add_diameter(p: argparse.ArgumentParser) -> None:
         help="typical nucleus diameter in px: images are resized so nuclei match the training "
         "data's size, and the labels mapped back; 'auto' (default) estimates it from a first "
         "prediction, 'off' predicts at the image's own scale",
+    )
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="average the prediction over the image's 8 turns and flips (default: on; "
+        "--no-tta predicts once, 8x faster)",
     )
 
 
@@ -180,7 +188,7 @@ def build_parser(
         default=MIN_SIZE,
         help="smallest object in px (default: %(default)s)",
     )
-    _add_diameter(p)
+    _add_prediction_options(p)
     p.add_argument("--probabilities", action="store_true", help="also write class probabilities")
     p.set_defaults(func=commands["predict"])
 
@@ -206,7 +214,7 @@ def build_parser(
     p.add_argument(
         "--figures", type=_non_negative_int, default=3, help="prediction figures to write"
     )
-    _add_diameter(p)
+    _add_prediction_options(p)
     p.set_defaults(func=commands["evaluate"])
 
     p = sub.add_parser(

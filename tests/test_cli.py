@@ -79,6 +79,17 @@ def test_predict_and_evaluate_write_their_files(trained, capsys):
     assert "Metrics:" in capsys.readouterr().out
 
 
+def test_evaluate_averages_over_turns_and_flips_unless_told_not_to(trained):
+    root, data, run = trained
+    recorded = {}
+    for flag in ([], ["--no-tta"]):
+        ev = root / ("eval_tta" if not flag else "eval_once")
+        args = ["--checkpoint", str(run / "model.pt"), "--data", str(data), "--out", str(ev)]
+        assert main(["evaluate", *args, "--device", "cpu", "--figures", "0", *flag]) == 0
+        recorded[tuple(flag)] = json.loads((ev / "metrics.json").read_text())["tta"]
+    assert recorded == {(): True, ("--no-tta",): False}
+
+
 def run_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "gruunet_edu", *args], capture_output=True, text=True, timeout=180

@@ -17,22 +17,25 @@ def predict_samples(
     samples: Sequence[Any],
     device=None,
     diameter: float | str | None = None,
+    tta: bool = False,
     **postprocess: Any,
 ) -> list[np.ndarray]:
     """Instance labels (uint16 (H, W)) for the image of every sample (anything with ``.image``).
 
     ``diameter`` None predicts every image at its own scale; a number of pixels or "auto" first
     resizes it to the training data's nucleus size, as ``gruunet-edu predict`` does
-    (:func:`~.rescale.predict_instances_rescaled`).
+    (:func:`~.rescale.predict_instances_rescaled`). ``tta`` averages every prediction over the
+    image's eight turns and flips (:mod:`~.tta`), as ``gruunet-edu predict`` does by default.
     """
     if diameter is None:
-        return [predict_instances(model, s.image, device=device, **postprocess)[0] for s in samples]
+        return [
+            predict_instances(model, s.image, device=device, tta=tta, **postprocess)[0]
+            for s in samples
+        ]
     from .rescale import predict_instances_rescaled
 
-    return [
-        predict_instances_rescaled(model, s.image, diameter, device=device, **postprocess)[0]
-        for s in samples
-    ]
+    options = dict(device=device, tta=tta, **postprocess)
+    return [predict_instances_rescaled(model, s.image, diameter, **options)[0] for s in samples]
 
 
 def evaluate_model(
@@ -41,13 +44,17 @@ def evaluate_model(
     device=None,
     taus=DEFAULT_TAUS,
     diameter: float | str | None = None,
+    tta: bool = False,
     **postprocess: Any,
 ) -> tuple[dict, list[np.ndarray]]:
     """``(metrics, predictions)``: :func:`~.metrics.evaluate_dataset` of the model's instances
     against the samples' labels (pooled over all images), and the predicted label images.
-    ``diameter``: as in :func:`predict_samples` (None: each image at its own scale)."""
+    ``diameter`` and ``tta``: as in :func:`predict_samples` (by default each image once, at its
+    own scale)."""
     if len(samples) == 0:
         raise ValueError("no samples to evaluate")
-    preds = predict_samples(model, samples, device=device, diameter=diameter, **postprocess)
+    preds = predict_samples(
+        model, samples, device=device, diameter=diameter, tta=tta, **postprocess
+    )
     metrics = evaluate_dataset([s.labels for s in samples], preds, taus)
     return metrics, preds

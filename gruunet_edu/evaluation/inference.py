@@ -13,6 +13,7 @@ from torch import nn
 
 from .prepare import check_no_nan, eval_mode, in_channels_of, model_device, prepare_image
 from .tiling import predict_tiled
+from .tta import class_probabilities
 
 __all__ = [
     "eval_mode",
@@ -33,27 +34,35 @@ def predict_probabilities(
     tile_threshold: int | None = 2048,
     tile: int = 512,
     overlap: int = 64,
+    tta: bool = False,
 ) -> np.ndarray:  # (K, H, W) float32
     """Class probabilities for one image: normalise, add the batch dim, eval-mode forward, softmax.
 
     ``normalize=False`` when the image is already percentile-normalised. Images with a side longer
-    than ``tile_threshold`` (None: never) are predicted tile by tile.
+    than ``tile_threshold`` (None: never) are predicted tile by tile. ``tta`` averages over the
+    image's eight turns and flips (:mod:`~gruunet_edu.evaluation.tta`, eight forward passes).
     """
     arr = prepare_image(image, in_channels_of(model), normalize)  # (C, H, W)
     if tile_threshold is not None and max(arr.shape[-2:]) > tile_threshold:
-        return predict_tiled(model, arr, tile=tile, overlap=overlap, device=device, normalize=False)
+        return predict_tiled(
+            model, arr, tile=tile, overlap=overlap, device=device, normalize=False, tta=tta
+        )
     device = torch.device(device) if device is not None else model_device(model)
     with eval_mode(model):
         x = torch.from_numpy(arr)[None].to(device)  # (1, C, H, W)
-        logits = model(x)  # (1, K, H, W)
-        probs = torch.softmax(logits.float(), dim=1)[0]  # (K, H, W)
+        probs = class_probabilities(model, x, tta)[0]  # (K, H, W)
     return probs.cpu().numpy()
 
 
 def predict_instances(
-    model: nn.Module, image, device: torch.device | str | None = None, **postprocess
+    model: nn.Module,
+    image,
+    device: torch.device | str | None = None,
+    tta: bool = False,
+    **postprocess,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(instance labels uint16 (H, W), probabilities (K, H, W))`` for one image.
+    """``(instance labels uint16 (H, W), probabilities (K, H, W))`` for one image (``tta``: as
+    in :func:`predict_probabilities`).
 
     An image with NaN pixels raises ValueError with their count (they would spread through every
     convolution and leave the post-processing nothing to work on).
@@ -62,5 +71,5 @@ def predict_instances(
 
     check_no_nan(image)
 
-    probs = predict_probabilities(model, image, device=device)
+    probs = predict_probabilities(model, image, device=device, tta=tta)
     return probabilities_to_instances(probs, **postprocess), probs

@@ -65,16 +65,19 @@ def _check_diameter(diameter: float) -> float:
 
 @torch.no_grad()
 def predict_probabilities_at(
-    model: nn.Module, image, factor: float, device=None
+    model: nn.Module, image, factor: float, device=None, tta: bool = False
 ) -> np.ndarray:  # (K, H, W) float32 at the image's own size
-    """Class probabilities of the image resized by `factor`, resized back to (H, W)."""
+    """Class probabilities of the image resized by `factor`, resized back to (H, W) (``tta``:
+    as in :func:`~.inference.predict_probabilities`)."""
     arr = prepare_image(image, getattr(getattr(model, "config", None), "in_channels", 1))
     if abs(factor - 1.0) < 1e-3:
-        return predict_probabilities(model, arr, device=device, normalize=False)
+        return predict_probabilities(model, arr, device=device, normalize=False, tta=tta)
     _, h, w = arr.shape
     size = (max(8, round(h * factor)), max(8, round(w * factor)))
     scaled = resize(arr, (arr.shape[0], *size), order=1, anti_aliasing=factor < 1, mode="reflect")
-    probs = predict_probabilities(model, scaled.astype(np.float32), device=device, normalize=False)
+    probs = predict_probabilities(
+        model, scaled.astype(np.float32), device=device, normalize=False, tta=tta
+    )
     back = resize(probs, (probs.shape[0], h, w), order=1, anti_aliasing=factor > 1, mode="edge")
     back = np.clip(back, 0.0, None).astype(np.float32)
     back /= back.sum(0, keepdims=True) + np.float32(1e-12)  # still a distribution per pixel
@@ -88,6 +91,7 @@ def predict_instances_rescaled(
     device=None,
     tolerance: float = AUTO_TOLERANCE,
     training_diameter: float = TRAINING_DIAMETER,
+    tta: bool = False,
     **postprocess,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Instances of an image whose nuclei may be of another size than the training data's.
@@ -97,6 +101,8 @@ def predict_instances_rescaled(
             prediction (see the module docstring); None predicts at the image's own scale.
         tolerance: with "auto", rescale only when the estimate differs from
             `training_diameter` by more than this factor (either way).
+        tta: average every prediction over the image's eight turns and flips
+            (:mod:`~gruunet_edu.evaluation.tta`).
         **postprocess: keyword arguments of ``probabilities_to_instances`` (e.g. ``min_size``).
 
     Returns:
@@ -110,14 +116,14 @@ def predict_instances_rescaled(
     check_no_nan(image)  # before any resizing spreads the NaN pixels
     info: dict = {"diameter": None, "estimated": False, "factor": 1.0}
     if diameter is None:
-        probs = predict_probabilities_at(model, image, 1.0, device)
+        probs = predict_probabilities_at(model, image, 1.0, device, tta)
         return probabilities_to_instances(probs, **postprocess), probs, info
     if isinstance(diameter, str):
         if diameter != "auto":
             raise ValueError(
                 f"diameter must be a number of pixels, 'auto' or None, got {diameter!r}"
             )
-        probs = predict_probabilities_at(model, image, 1.0, device)
+        probs = predict_probabilities_at(model, image, 1.0, device, tta)
         labels = probabilities_to_instances(probs, **postprocess)
         estimate = estimate_diameter(labels)
         info.update(diameter=estimate, estimated=True)
@@ -126,5 +132,5 @@ def predict_instances_rescaled(
         diameter = estimate
     factor = training_diameter / _check_diameter(diameter)
     info.update(diameter=float(diameter), factor=factor)
-    probs = predict_probabilities_at(model, image, factor, device)
+    probs = predict_probabilities_at(model, image, factor, device, tta)
     return probabilities_to_instances(probs, **postprocess), probs, info

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .prepare import eval_mode, in_channels_of, model_device, prepare_image
+from .tta import class_probabilities
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -55,11 +56,13 @@ def predict_tiled(
     batch_size: int = 4,
     device: torch.device | str | None = None,
     normalize: bool = True,
+    tta: bool = False,
 ) -> np.ndarray:  # (K, H, W) float32
     """Class probabilities of a (large) image predicted in overlapping, blended tiles.
 
     ``tile`` should be a multiple of the model's ``size_multiple`` (otherwise each tile is padded);
-    ``overlap`` of a few dozen pixels hides the seams. Returns softmax probabilities (K, H, W).
+    ``overlap`` of a few dozen pixels hides the seams. ``tta`` averages every tile over its eight
+    turns and flips (:mod:`~gruunet_edu.evaluation.tta`). Returns softmax probabilities (K, H, W).
     """
     if tile <= 0 or overlap < 0 or batch_size <= 0:
         raise ValueError("tile and batch_size must be positive and overlap >= 0")
@@ -76,8 +79,8 @@ def predict_tiled(
         for first in range(0, len(boxes), batch_size):
             chunk = boxes[first : first + batch_size]
             batch = np.stack([arr[:, y : y + th, x : x + tw] for y, x in chunk])  # (n, C, th, tw)
-            logits = model(torch.from_numpy(batch).to(device))  # (n, K, th, tw)
-            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            x = torch.from_numpy(batch).to(device)
+            probs = class_probabilities(model, x, tta).cpu().numpy()  # (n, K, th, tw)
             if total is None:
                 total = np.zeros((probs.shape[1], height, width), dtype=np.float32)
             for (y, x), p in zip(chunk, probs, strict=True):
