@@ -221,6 +221,13 @@ plt.show()
 # `evaluate_dataset` pools the object counts of all images before taking ratios. The mean of
 # the per-image values (the Data Science Bowl's way) weighs an image with 3 nuclei as much as one
 # with 30; both are printed.
+#
+# Here every image is predicted once, at its own scale, so that you see what the network itself
+# gives. `gruunet-edu predict` and `evaluate` do two things more: they resize an image whose
+# nuclei are of another size than the training data's (`diameter="auto"`) and average the
+# prediction over the image's eight turns and flips (`tta=True`, eight forward passes instead of
+# one). `predict_samples(model, samples, diameter="auto", tta=True)` predicts the same way;
+# `benchmarks/bench_train.py` measures what each of the two adds.
 
 # %%
 predictions = predict_samples(model, samples)  # instance labels of every test image
