@@ -102,3 +102,32 @@ def test_tiled_prediction_with_tta():
         predict_probabilities(symmetric, image),
         atol=1e-6,
     )
+
+
+def test_tta_reaches_the_network_from_every_entry_point(monkeypatch):
+    """predict_samples (own scale, "auto", a given diameter) and the tiled path pass ``tta`` on
+    to the forward pass instead of dropping it."""
+    from types import SimpleNamespace
+
+    from gruunet_edu.evaluation import inference, tiling
+    from gruunet_edu.evaluation.evaluate import predict_samples
+
+    seen: list[bool] = []
+
+    def spy(model, x, tta=False):
+        seen.append(tta)
+        return class_probabilities(model, x, tta)
+
+    monkeypatch.setattr(inference, "class_probabilities", spy)
+    monkeypatch.setattr(tiling, "class_probabilities", spy)
+    image = np.random.default_rng(2).random((40, 40)).astype(np.float32)
+    samples = [SimpleNamespace(image=image, labels=np.zeros((40, 40), np.uint16))]
+    model = Pointwise().eval()
+    for diameter in (None, "auto", 30.0):
+        for tta in (True, False):
+            seen.clear()
+            predict_samples(model, samples, diameter=diameter, tta=tta)
+            assert seen and all(t == tta for t in seen), (diameter, tta, seen)
+    seen.clear()
+    predict_probabilities(model, image, tile_threshold=16, tile=24, overlap=8, tta=True)
+    assert len(seen) >= 1 and all(seen)
