@@ -90,6 +90,39 @@ def test_evaluate_averages_over_turns_and_flips_unless_told_not_to(trained):
     assert recorded == {(): True, ("--no-tta",): False}
 
 
+def test_predict_and_evaluate_pass_tta_to_the_network(trained, monkeypatch):
+    """``--tta`` / ``--no-tta`` reach the forward pass (not only metrics.json)."""
+    from gruunet_edu.evaluation import inference
+    from gruunet_edu.evaluation.tta import class_probabilities
+
+    root, data, run = trained
+    seen: list[bool] = []
+
+    def spy(model, x, tta=False):
+        seen.append(tta)
+        return class_probabilities(model, x, tta)
+
+    monkeypatch.setattr(inference, "class_probabilities", spy)
+    common = ["--checkpoint", str(run / "model.pt"), "--device", "cpu"]
+    commands = {
+        "predict": ["predict", str(data / "test" / "images"), "--out", str(root / "pred_spy")],
+        "evaluate": [
+            "evaluate",
+            "--data",
+            str(data),
+            "--out",
+            str(root / "ev_spy"),
+            "--figures",
+            "0",
+        ],
+    }
+    for name, command in commands.items():
+        for flag, expected in (([], True), (["--no-tta"], False)):
+            seen.clear()
+            assert main([*command, *common, *flag]) == 0
+            assert seen and all(t == expected for t in seen), (name, flag, seen)
+
+
 def run_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "gruunet_edu", *args], capture_output=True, text=True, timeout=180

@@ -27,14 +27,11 @@ def predict_samples(
     (:func:`~.rescale.predict_instances_rescaled`). ``tta`` averages every prediction over the
     image's eight turns and flips (:mod:`~.tta`), as ``gruunet-edu predict`` does by default.
     """
+    options = dict(device=device, tta=tta, **postprocess)
     if diameter is None:
-        return [
-            predict_instances(model, s.image, device=device, tta=tta, **postprocess)[0]
-            for s in samples
-        ]
+        return [predict_instances(model, s.image, **options)[0] for s in samples]
     from .rescale import predict_instances_rescaled
 
-    options = dict(device=device, tta=tta, **postprocess)
     return [predict_instances_rescaled(model, s.image, diameter, **options)[0] for s in samples]
 
 

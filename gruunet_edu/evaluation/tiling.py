@@ -79,8 +79,8 @@ def predict_tiled(
         for first in range(0, len(boxes), batch_size):
             chunk = boxes[first : first + batch_size]
             batch = np.stack([arr[:, y : y + th, x : x + tw] for y, x in chunk])  # (n, C, th, tw)
-            x = torch.from_numpy(batch).to(device)
-            probs = class_probabilities(model, x, tta).cpu().numpy()  # (n, K, th, tw)
+            inputs = torch.from_numpy(batch).to(device)
+            probs = class_probabilities(model, inputs, tta).cpu().numpy()  # (n, K, th, tw)
             if total is None:
                 total = np.zeros((probs.shape[1], height, width), dtype=np.float32)
             for (y, x), p in zip(chunk, probs, strict=True):

@@ -8,8 +8,8 @@ over the dihedral group D4 (four rotations, each with and without a mirror flip)
 
     p_TTA(x) = 1/8  sum_{g in D4}  g^-1( softmax(f(g x)) ),
 
-turns the network into one that treats every orientation alike and removes much of that
-orientation noise. It costs eight forward passes instead of one and changes no weight
+turns the network into one that treats every orientation alike and averages that orientation
+noise out. It costs eight forward passes instead of one and changes no weight
 (Cellpose's ``augment`` option averages over flips in the same way).
 
 ``benchmarks/bench_train.py`` measures what it buys: its ``no TTA`` rows predict once.
