@@ -39,7 +39,7 @@ import torch
 
 from gruunet_edu.data import SyntheticNucleiDataset, percentile_normalize
 from gruunet_edu.evaluation.evaluate import predict_samples
-from gruunet_edu.evaluation.metrics import dice_score
+from gruunet_edu.evaluation.metrics import dice_score, seg_measure
 from gruunet_edu.exercises import hint, use_student_or_reference
 from gruunet_edu.exercises.bonus import check_state_change
 from gruunet_edu.exercises.nb6_hidden_states import (
@@ -236,10 +236,10 @@ check_state_change(student_state_change)
 # $\hat y^{(t)}$ and its overlay on the image, with a legend of the colours, and the Dice of the
 # read-out in the caption line.
 #
-# The **image** picker offers, besides this notebook's image, the test images of notebook 05
-# with the most errors at IoU 0.5 (same model, same test set): look at how the state and the
-# read-out evolve where the network fails. Each image's explorer is computed when you first
-# pick it.
+# The **image** picker offers, besides this notebook's image, the three test images of
+# notebook 05 that the network segments worst (lowest SEG; same model, same test set), each
+# named with its errors at IoU 0.5: look at how the state and the read-out evolve where the
+# network does least well. Each image's explorer is computed when you first pick it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -249,8 +249,10 @@ test_predictions = predict_samples(model, test_samples)
 test_truths = [s.labels for s in test_samples]
 test_errors = error_examples([s.image for s in test_samples], test_truths, test_predictions)
 errors_per_image = np.bincount([e["index"] for e in test_errors], minlength=len(test_samples))
-worst = [int(i) for i in np.argsort(-errors_per_image, kind="stable")[:3] if errors_per_image[i]]
+seg_per_image = [seg_measure(t, p) for t, p in zip(test_truths, test_predictions, strict=True)]
+worst = [int(i) for i in np.argsort(seg_per_image, kind="stable")[:3]]  # lowest SEG first
 print("errors at IoU 0.5 per test image of notebook 05:", errors_per_image.tolist())
+print("SEG per test image:", [round(float(v), 2) for v in seg_per_image])
 
 
 def explorer_of(i):
@@ -261,7 +263,8 @@ def explorer_of(i):
 
 def describe(i):
     kinds = sorted({e["name"] for e in test_errors if e["index"] == i})
-    return f"05 test image {i}: {errors_per_image[i]} errors ({', '.join(kinds)})"
+    found = f"{errors_per_image[i]} errors ({', '.join(kinds)})" if kinds else "no errors"
+    return f"05 test image {i}: SEG {seg_per_image[i]:.2f}, {found} at IoU 0.5"
 
 
 images = {"this notebook's image": explorer}
@@ -279,9 +282,10 @@ widget
 #    what would you see in the explorer?
 # 2. The head was trained on the last state only. Why can an early read-out still look like a
 #    segmentation, and why is a poor early read-out no proof that the early steps are useless?
-# 3. On one of notebook 05's failure images, at which step does the read-out go wrong, and can
-#    the later steps repair it? What does that suggest about where the fix belongs: the network
-#    or the post-processing?
+# 3. On the worst of notebook 05's images in the picker, where does the last read-out differ
+#    most from the true outlines, at which step does it go wrong there, and can the later steps
+#    repair it? What does that suggest about where the fix belongs: the network or the
+#    post-processing?
 
 # %% [markdown] tags=["solution"] jupyter={"source_hidden": true}
 # **Answers.**
@@ -307,4 +311,5 @@ widget
 #
 # This is the end of the course. Ideas to go further: train the `small` or `paper` preset on a
 # GPU and compare the explorer's pictures; try `state_downsample="bilinear"` (the blog's
-# choice); look at the states on images where the network fails (notebook 05's gallery).
+# choice); look at the states on images where the network fails (notebook 05's gallery, with a
+# stricter `tau` if it shows no errors).

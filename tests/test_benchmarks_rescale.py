@@ -17,6 +17,18 @@ def test_bench_rescale_quick(capsys):
             assert 0.0 <= metrics["ap50"] <= 1.0 and 0.0 <= metrics["seg"] <= 1.0
 
 
+def test_bench_rescale_postprocess_sweep_quick(capsys):
+    bench = load_benchmark("bench_rescale")
+    results = bench.benchmark(["--quick", "--postprocess", "--seeds", "0", "1"])
+    out = capsys.readouterr().out
+    assert "Models: tiny recipe, seeds 0, 1" in out
+    for rows in results.values():
+        assert len(rows) == len(bench.SEED_H) * len(bench.BOUNDARY_POWERS)
+        assert "seed_h 0.5, boundary_power 1.0" in rows
+        for metrics in rows.values():
+            assert 0.0 <= metrics["ap50"] <= 1.0 and 0.0 <= metrics["seg"] <= 1.0
+
+
 def test_tuning_images_are_not_the_test_images():
     from gruunet_edu.data.dataset import synthetic_test_sets
 

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from gruunet_edu.data import (
+    CONTACT_RADIUS,
     NucleiDataset,
     Sample,
     SyntheticNucleiDataset,
@@ -45,6 +46,9 @@ def test_whole_items_are_normalised_images_and_three_class_targets():
     for (image, target), sample in zip(dataset, samples, strict=True):
         expected = percentile_normalize(sample.image)
         assert torch.allclose(image[0], torch.from_numpy(expected), atol=1e-5)
+        assert np.array_equal(target.numpy(), three_class(sample.labels, CONTACT_RADIUS))
+    textbook = NucleiDataset(samples, contact_radius=0)  # notebook 00's one-pixel boundary
+    for (_, target), sample in zip(textbook, samples, strict=True):
         assert np.array_equal(target.numpy(), three_class(sample.labels))
 
 
@@ -66,7 +70,7 @@ def test_target_is_computed_after_augmentation():
         image_c, target = classes[i]
         image_l, instance = labels[i]
         assert torch.equal(image_c, image_l)  # same draws
-        assert np.array_equal(target.numpy(), three_class(instance.numpy()))
+        assert np.array_equal(target.numpy(), three_class(instance.numpy(), CONTACT_RADIUS))
 
 
 def test_pool_holds_the_first_images_of_the_on_the_fly_dataset():

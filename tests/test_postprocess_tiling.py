@@ -170,7 +170,7 @@ def test_a_seam_the_network_saw_but_did_not_call_still_splits_the_pair():
     seam = (np.abs(np.arange(shape[1]) - 30) < 1.5)[None, :] & (classes == 1)
     probs[:, seam] = np.array([0.05, 0.55, 0.4], np.float32)[:, None]
     plain = probabilities_to_instances(probs, boundary_power=0)
-    weighted = probabilities_to_instances(probs)  # default boundary_power=2
+    weighted = probabilities_to_instances(probs)  # default boundary_power=1
     assert plain.max() == 1  # the distance map alone has one maximum
     assert weighted.max() == 2 and weighted[20, 22] != weighted[20, 38]
     with pytest.raises(ValueError, match="boundary_power"):
@@ -220,6 +220,20 @@ def test_tiled_post_processing_agrees_with_the_whole_image():
     assert abs(int(tiled.max()) - int(whole.max())) <= 1
     assert evaluate_instances(whole, tiled)["f1_50"] >= 0.98  # same objects at IoU 0.5
     assert evaluate_instances(truth, tiled)["f1_50"] >= 0.95
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_training_target_of_crowded_nuclei_is_turned_back_into_them(seed):
+    # the widened contact boundary (the training target) as a confident prediction: the seeds
+    # grow back over the band, so every nucleus comes back whole and touching ones stay apart
+    from gruunet_edu.data import CONTACT_RADIUS, make_nuclei
+    from gruunet_edu.data.targets import three_class
+    from gruunet_edu.evaluation.metrics import evaluate_instances
+
+    _, truth = make_nuclei(seed, size=128, density=10.0, cluster_fraction=0.9, scale=(1.0, 1.0))
+    probs = probs_from_classes(three_class(truth, CONTACT_RADIUS).astype(int))
+    scores = evaluate_instances(truth, probabilities_to_instances(probs))
+    assert scores["ap50"] >= 0.95 and scores["seg"] >= 0.85
 
 
 def test_a_diagonal_seam_is_not_a_hole():

@@ -9,8 +9,10 @@ from scipy import ndimage
 from gruunet_edu.data import (
     BACKGROUND,
     BOUNDARY,
+    CONTACT_RADIUS,
     INTERIOR,
     boundary_weights,
+    contacts,
     foreground,
     make_nuclei,
     make_target,
@@ -64,6 +66,63 @@ def test_boundary_separates_every_pair_of_touching_nuclei(seed):
     assert n_seeds >= np.unique(labels[target == INTERIOR]).size > 0.8 * labels.max()
 
 
+def test_contacts_are_the_pixels_within_the_radius_of_another_nucleus():
+    labels = _touching_pair()  # nucleus 1 in columns 3-14, nucleus 2 in 15-26, rows 4-15
+    near = contacts(labels, 3)
+    assert (near[4:16, 12:18]).all()  # three columns on either side of the contact line
+    assert not near[:, :12].any() and not near[:, 18:].any()
+    assert not near[labels == 0].any()
+    # Euclidean: at the corner row only the pixels within a radius of 3 px count
+    rows, cols = np.nonzero(near)
+    assert set(cols.tolist()) == set(range(12, 18))
+    assert not contacts(labels, 0).any()
+    with pytest.raises(ValueError, match="radius"):
+        contacts(labels, -1)
+    # a lone nucleus and nuclei farther apart than the radius have no contacts
+    apart = np.zeros((20, 40), np.uint16)
+    apart[4:16, 3:15], apart[4:16, 19:31] = 1, 2  # 4 background columns between them
+    assert not contacts(apart, 3).any()
+    assert contacts(apart, 5).any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_contact_radius_widens_the_boundary_only_where_nuclei_touch(seed):
+    _, labels = make_nuclei(seed, size=128, density=10.0, cluster_fraction=0.9, scale=(1.0, 1.0))
+    plain, wide = three_class(labels), three_class(labels, CONTACT_RADIUS)
+    assert np.array_equal(plain > 0, wide > 0)  # same foreground
+    assert ((wide == BOUNDARY) >= (plain == BOUNDARY)).all()  # boundary only grows
+    changed = (wide == BOUNDARY) & (plain == INTERIOR)
+    assert changed.any() and (changed <= contacts(labels, CONTACT_RADIUS)).all()
+    assert _interiors_are_separated(labels, wide)
+    pieces, _ = ndimage.label(wide == INTERIOR)
+    for i in range(1, int(labels.max()) + 1):
+        own = labels == i
+        if not own.any():
+            continue
+        # an interior to grow back from for every nucleus; where widened, exactly one piece
+        n_pieces = np.unique(pieces[own & (wide == INTERIOR)]).size
+        assert n_pieces >= 1
+        if np.array_equal(wide[own], plain[own]):
+            continue  # no contact, or squeezed: the one-pixel rim
+        assert n_pieces == 1
+        # widened: every interior pixel lies more than r px from any pixel of another nucleus
+        others = (labels > 0) & ~own
+        interior = own & (wide == INTERIOR)
+        assert ndimage.distance_transform_edt(~others)[interior].min() > CONTACT_RADIUS
+
+
+def test_a_nucleus_squeezed_between_others_keeps_its_interior():
+    labels = np.zeros((20, 40), np.uint16)
+    labels[2:18, 2:17] = 1
+    labels[6:14, 17:23] = 2  # 6 px wide: the band of r = 3 would cover all of it
+    labels[2:18, 23:38] = 3
+    wide = three_class(labels, 3)
+    assert np.array_equal(wide[labels == 2], three_class(labels)[labels == 2])
+    assert (wide[labels == 2] == INTERIOR).any()
+    assert (wide[6:14, 14:17] == BOUNDARY).all()  # the big nuclei's sides still widened
+    assert (wide[6:14, 23:26] == BOUNDARY).all()
+
+
 def test_foreground_alone_merges_touching_nuclei():
     labels = _touching_pair()
     merged, n = ndimage.label(foreground(labels))
@@ -76,6 +135,7 @@ def test_make_target_kinds_and_errors():
     labels = _touching_pair()
     assert np.array_equal(make_target(labels, "foreground"), foreground(labels))
     assert np.array_equal(make_target(labels, "labels"), labels)
+    assert np.array_equal(make_target(labels, "three_class", 2), three_class(labels, 2))
     with pytest.raises(ValueError, match="unknown target"):
         make_target(labels, "four_class")
     with pytest.raises(ValueError, match="integers"):

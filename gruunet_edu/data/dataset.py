@@ -3,8 +3,10 @@
 An item is ``(image, target)``: image float32 (C, H, W), percentile-normalised (1st percentile -> 0,
 99.8th -> 1, computed on the whole image so all crops of it agree); target int64 (H, W), by default
 the three-class map (0 background, 1 interior, 2 boundary) computed *after* cropping and
-augmenting the instance labels, so boundaries are always one pixel wide and touching nuclei stay
-separated. With ``weights=True`` an item is ``(image, target, weights)``.
+augmenting the instance labels, so the outline is always one pixel wide, and where nuclei touch
+the boundary widens to ``contact_radius`` px on either side (``targets.CONTACT_RADIUS``; 0: the
+one-pixel textbook target of notebook 00). With ``weights=True`` an item is
+``(image, target, weights)``.
 
 Randomness (crop position, augmentation) is drawn from a generator seeded by
 ``(dataset seed, index, draw)``: ``dataset[i]`` always gives the same item, and `make_loader` gives
@@ -27,7 +29,7 @@ from .normalize import percentile_range
 from .readers import Sample
 from .sampler import StepBatchSampler
 from .synthetic import SyntheticConfig, make_nuclei
-from .targets import TARGET_KINDS, boundary_weights, make_target
+from .targets import CONTACT_RADIUS, TARGET_KINDS, boundary_weights, make_target
 
 SPLITS = {"train": 0, "val": 1, "test": 2, "shift": 3}  # seed streams: splits never share images
 _NORM_EPS = 1e-6
@@ -124,6 +126,8 @@ class NucleiDataset(Dataset):
         length: number of items (default ``len(samples)``); item i uses sample ``i % len(samples)``,
             so a few large images can give many random crops per epoch.
         percentiles: (low, high) percentiles of the normalisation.
+        contact_radius: width (px) of the boundary band on either side of the line where two
+            nuclei touch, for the "three_class" target (see ``targets.three_class``).
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class NucleiDataset(Dataset):
         seed: int = 0,
         length: int | None = None,
         percentiles: tuple[float, float] = (1.0, 99.8),
+        contact_radius: int = CONTACT_RADIUS,
     ) -> None:
         if target not in TARGET_KINDS:
             raise ValueError(f"unknown target {target!r}; choose one of {TARGET_KINDS}")
@@ -146,6 +151,7 @@ class NucleiDataset(Dataset):
         self.weights = weights
         self.seed = int(seed)
         self.percentiles = percentiles
+        self.contact_radius = int(contact_radius)
         self._length = len(self.samples) if length is None else int(length)
         if self._length > 0 and not self._num_sources():
             raise ValueError("NucleiDataset needs at least one sample")
@@ -186,7 +192,7 @@ class NucleiDataset(Dataset):
             image, labels = self.augmenter(image, labels, rng=rng)
         if image.ndim == 2:
             image = image[None]  # (1, H, W)
-        target = make_target(labels, self.target).astype(np.int64)
+        target = make_target(labels, self.target, self.contact_radius).astype(np.int64)
         item = (torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(target))
         if self.weights:
             item = item + (torch.from_numpy(boundary_weights(labels)),)
@@ -223,7 +229,7 @@ class SyntheticNucleiDataset(NucleiDataset):
         n: number of items.
         size: side of the generated images (or (height, width)).
         seed: seed of the images, the crops and the augmentation.
-        crop, augment, target, weights, percentiles: as in `NucleiDataset`.
+        crop, augment, target, weights, percentiles, contact_radius: as in `NucleiDataset`.
         pool: number of images to pre-generate (None: generate every item on demand).
         split: "train", "val", "test" (separate image streams) or an int.
         config: a `SyntheticConfig`; **overrides change its fields (e.g. ``density=8``).
@@ -242,6 +248,7 @@ class SyntheticNucleiDataset(NucleiDataset):
         split: str | int = "train",
         config: SyntheticConfig | None = None,
         percentiles: tuple[float, float] = (1.0, 99.8),
+        contact_radius: int = CONTACT_RADIUS,
         **overrides: Any,
     ) -> None:
         base = SyntheticConfig() if config is None else config
@@ -254,7 +261,9 @@ class SyntheticNucleiDataset(NucleiDataset):
         samples = []
         if self.pool is not None:
             samples = synthetic_samples(self.pool, size, seed, split, self.config)
-        super().__init__(samples, crop, augment, target, weights, seed, n, percentiles)
+        super().__init__(
+            samples, crop, augment, target, weights, seed, n, percentiles, contact_radius
+        )
         for j, sample in enumerate(self.samples):  # pooled images: normalisation ranges now
             self._ranges[j] = percentile_range(sample.image, *percentiles)
 

@@ -25,6 +25,11 @@ boundary. The boundary class is what separates touching nuclei, so instances are
    so a line of raised boundary probability across a merged interior (a seam the network saw
    but did not call) lowers the landscape there and leaves one maximum on either side
    (``boundary_power=0``: plain distance; filled holes keep their plain distance).
+   The defaults (``seed_h=0.5``, ``boundary_power=1``) suit networks trained on the widened
+   contact boundary of :func:`~gruunet_edu.data.targets.three_class` (``contact_radius=3``):
+   such a network calls the band between touching nuclei more readily, and with the former
+   ``seed_h=0.25, boundary_power=2`` it over-split single nuclei (chosen on tuning images, not
+   the test sets: ``benchmarks/bench_rescale.py --postprocess --seeds 0 1 2``).
    ``seed_h_rel > 0`` makes the test
    scale-free (a large, irregular nucleus keeps one seed) but also keeps touching nuclei joined
    by a wide neck together, which cost more than it gained on the synthetic test set
@@ -211,11 +216,11 @@ def probabilities_to_instances(
     min_seed_size: int = 4,
     keep_unseeded: bool = True,
     seeds: str = "distance",
-    seed_h: float = 0.25,
+    seed_h: float = 0.5,
     seed_h_rel: float = 0.0,
     seed_sigma: float = 1.0,
     fill_holes: bool = True,
-    boundary_power: float = 2.0,
+    boundary_power: float = 1.0,
     tile: int | None = 1024,
     overlap: int = 96,
     progress: bool | None = None,

@@ -21,15 +21,21 @@ def synthetic_data(
     val_size: int = 128,
     augment: bool | Any = True,
     config: Any = None,
+    contact_radius: int | None = None,
 ):
     """Training and validation sets of synthetic nuclei: ``(train, val)`` datasets.
 
     Training items are random crops of ``crop`` pixels (augmented; ``augment`` may also be an
     `AugmentConfig`) from ``pool`` generated 256 x 256 images; validation is ``n_val`` whole
     images of ``val_size`` pixels from a separate seed stream, so it never shares an image with
-    training. ``config`` (a `SyntheticConfig`, default the default task) sets how both look.
+    training. ``config`` (a `SyntheticConfig`, default the default task) sets how both look;
+    ``contact_radius`` the width of the boundary between touching nuclei in the targets (None:
+    ``data.targets.CONTACT_RADIUS``).
     """
     from ..data.dataset import SyntheticNucleiDataset
+    from ..data.targets import CONTACT_RADIUS
+
+    radius = CONTACT_RADIUS if contact_radius is None else int(contact_radius)
 
     train_set = SyntheticNucleiDataset(
         n_train,
@@ -40,9 +46,16 @@ def synthetic_data(
         pool=pool,
         split="train",
         config=config,
+        contact_radius=radius,
     )
     val_set = SyntheticNucleiDataset(
-        n_val, size=val_size, seed=seed, split="val", pool=n_val, config=config
+        n_val,
+        size=val_size,
+        seed=seed,
+        split="val",
+        pool=n_val,
+        config=config,
+        contact_radius=radius,
     )
     return train_set, val_set
 
