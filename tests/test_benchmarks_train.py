@@ -61,3 +61,13 @@ def test_spread_formats_one_value_and_a_range():
     bench = load_benchmark("bench_train")
     assert bench._spread([0.5]) == "0.500"
     assert bench._spread([0.8, 0.9, 1.0]) == "0.900 (0.800-1.000)"
+
+
+def test_target_lever_trains_on_the_one_pixel_boundary():
+    from gruunet_edu.data import CONTACT_RADIUS
+
+    bench = load_benchmark("bench_train")
+    for target, radius in (("default", CONTACT_RADIUS), ("former", 0)):
+        train_set, val_set = bench.training_data(32, 0, quick=True, target=target)
+        assert train_set.contact_radius == radius and val_set.contact_radius == radius
+    assert CONTACT_RADIUS > 0

@@ -18,7 +18,7 @@ so every interior pixel lies more than r px from any other nucleus: across a con
 interiors of two touching nuclei are about 2r px apart, while the outline towards the
 background stays one pixel wide. A small nucleus squeezed between others would lose its whole
 interior (or see it cut in two) and could not be grown back: such a nucleus keeps the one-pixel
-rim (1 % of the sample data's nuclei at r = 3). Post-processing grows the seeds back over the
+rim (about 2 % of the sample data's nuclei at r = 3). Post-processing grows the seeds back over the
 whole foreground, so the instances keep their full size. On the sample data (nuclei about 19 px
 across) r = 3 px is the default; ``benchmarks/bench_train.py --target former`` trains with r = 0
 for comparison.
@@ -115,7 +115,7 @@ def three_class(labels: np.ndarray, contact_radius: int = 0) -> np.ndarray:
 def _widen_contacts(labels: np.ndarray, target: np.ndarray, radius: int) -> np.ndarray:
     """`target` with the `contacts` band as boundary, except for the nuclei it would leave with
     no interior or with the interior in pieces (small nuclei squeezed between others): those keep
-    the one-pixel rim, so every nucleus still has exactly one interior seed to grow back from."""
+    the one-pixel rim, so the band never takes a nucleus's seed away or cuts it in two."""
     wide = target.copy()
     wide[contacts(labels, radius)] = BOUNDARY
     pieces, _ = ndimage.label(wide == INTERIOR)  # 4-connected, as post-processing labels them
