@@ -120,6 +120,8 @@ def benchmark(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.seeds and (args.checkpoint or (len(args.seeds) > 1 and not args.postprocess)):
+        parser.error("--seeds trains the models --postprocess averages over; not with --checkpoint")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.checkpoint:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from _bench import load_benchmark
 
 
@@ -27,6 +28,28 @@ def test_bench_rescale_postprocess_sweep_quick(capsys):
         assert "seed_h 0.5, boundary_power 1.0" in rows
         for metrics in rows.values():
             assert 0.0 <= metrics["ap50"] <= 1.0 and 0.0 <= metrics["seg"] <= 1.0
+
+
+def test_postprocess_sweep_hands_every_setting_to_the_post_processing(monkeypatch):
+    bench = load_benchmark("bench_rescale")
+    seen = []
+    real = bench.probabilities_to_instances
+
+    def spy(probs, **options):
+        seen.append((options["seed_h"], options["boundary_power"]))
+        return real(probs, **options)
+
+    monkeypatch.setattr(bench, "probabilities_to_instances", spy)
+    bench.benchmark(["--quick", "--postprocess"])
+    grid = {(h, p) for h in bench.SEED_H for p in bench.BOUNDARY_POWERS}
+    assert set(seen) == grid
+
+
+def test_bench_rescale_rejects_seeds_it_would_not_use():
+    bench = load_benchmark("bench_rescale")
+    for argv in (["--quick", "--seeds", "0", "1"], ["--checkpoint", "m.pt", "--seeds", "0"]):
+        with pytest.raises(SystemExit):
+            bench.benchmark(argv)
 
 
 def test_tuning_images_are_not_the_test_images():

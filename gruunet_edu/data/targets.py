@@ -18,7 +18,7 @@ so every interior pixel lies more than r px from any other nucleus: across a con
 interiors of two touching nuclei are about 2r px apart, while the outline towards the
 background stays one pixel wide. A small nucleus squeezed between others would lose its whole
 interior (or see it cut in two) and could not be grown back: such a nucleus keeps the one-pixel
-rim (about 2 % of the sample data's nuclei at r = 3). Post-processing grows the seeds back over the
+rim (rare in the sample data). Post-processing grows the seeds back over the
 whole foreground, so the instances keep their full size. On the sample data (nuclei about 19 px
 across) r = 3 px is the default; ``benchmarks/bench_train.py --target former`` trains with r = 0
 for comparison.

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from ..data.targets import CONTACT_RADIUS
 from .device import set_seed
 from .history import History
 from .loop import train
@@ -21,7 +22,7 @@ def synthetic_data(
     val_size: int = 128,
     augment: bool | Any = True,
     config: Any = None,
-    contact_radius: int | None = None,
+    contact_radius: int = CONTACT_RADIUS,
 ):
     """Training and validation sets of synthetic nuclei: ``(train, val)`` datasets.
 
@@ -29,13 +30,9 @@ def synthetic_data(
     `AugmentConfig`) from ``pool`` generated 256 x 256 images; validation is ``n_val`` whole
     images of ``val_size`` pixels from a separate seed stream, so it never shares an image with
     training. ``config`` (a `SyntheticConfig`, default the default task) sets how both look;
-    ``contact_radius`` the width of the boundary between touching nuclei in the targets (None:
-    ``data.targets.CONTACT_RADIUS``).
+    ``contact_radius`` the width of the boundary between touching nuclei in the targets.
     """
     from ..data.dataset import SyntheticNucleiDataset
-    from ..data.targets import CONTACT_RADIUS
-
-    radius = CONTACT_RADIUS if contact_radius is None else int(contact_radius)
 
     train_set = SyntheticNucleiDataset(
         n_train,
@@ -46,7 +43,7 @@ def synthetic_data(
         pool=pool,
         split="train",
         config=config,
-        contact_radius=radius,
+        contact_radius=contact_radius,
     )
     val_set = SyntheticNucleiDataset(
         n_val,
@@ -55,7 +52,7 @@ def synthetic_data(
         split="val",
         pool=n_val,
         config=config,
-        contact_radius=radius,
+        contact_radius=contact_radius,
     )
     return train_set, val_set
 
