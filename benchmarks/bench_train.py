@@ -29,8 +29,10 @@ back to its former state: ``--recipe former`` (150 steps of 8 crops, lr 3e-3, fl
 former recipe at the former budget of 140 steps), ``--data former`` (hidden slivers kept, seams
 10-35 % darker), ``--augment former`` (no crop renormalised on its own range), ``--target
 former`` (the one-pixel boundary also where nuclei touch: ``contact_radius=0``, see
-:func:`gruunet_edu.data.targets.three_class`); the ``postprocess (former)`` rows seed with the
-former ``seed_h=0.25, boundary_power=2``, chosen for networks trained on the one-pixel target.
+:func:`gruunet_edu.data.targets.three_class`), ``--alike 0`` (no touching nuclei drawn alike in
+brightness: the training data are then the test set's default task); the ``postprocess
+(former)`` rows seed with the former ``seed_h=0.25, boundary_power=2``, chosen for networks
+trained on the one-pixel target.
 
 Every test image is predicted as ``gruunet-edu predict`` does (``diameter="auto"``, see
 :mod:`gruunet_edu.evaluation.rescale`; ``tta=True``, see :mod:`gruunet_edu.evaluation.tta`): a
@@ -65,6 +67,7 @@ import torch
 from gruunet_edu.data.augment import AugmentConfig
 from gruunet_edu.data.dataset import synthetic_test_sets
 from gruunet_edu.data.synthetic import SyntheticConfig
+from gruunet_edu.data.synthetic_config import TRAINING_ALIKE_FRACTION
 from gruunet_edu.evaluation.evaluate import evaluate_model
 from gruunet_edu.models import GRUUNetConfig, build_model, count_parameters
 from gruunet_edu.training import History, recipe, resolve_amp, train
@@ -113,9 +116,15 @@ FORMER_TARGET = dict(contact_radius=0)
 PREDICT = dict(device="cpu", diameter="auto", tta=True)
 
 
-def training_data(crop, seed, data="default", augment="default", quick=False, target="default"):
-    """(train, val) datasets of ``training.quick.synthetic_data``, with the lever choices."""
-    config = SyntheticConfig(**{"legacy": LEGACY_DATA, "former": FORMER_DATA}.get(data, {}))
+def training_data(
+    crop, seed, data="default", augment="default", quick=False, target="default", alike=None
+):
+    """(train, val) datasets of ``training.quick.synthetic_data``, with the lever choices
+    (``alike``: the share of alike neighbours, None for ``SyntheticConfig.training()``'s)."""
+    former = {"legacy": LEGACY_DATA, "former": FORMER_DATA}.get(data, {})
+    config = SyntheticConfig.training(**former)
+    if alike is not None:
+        config = config.replace(alike_fraction=alike)
     augments = {"legacy": LEGACY_AUGMENT, "strong": STRONG_AUGMENT, "former": FORMER_AUGMENT}
     aug = AugmentConfig(**augments.get(augment, {}))
     pool, n_val, val_size = (2, 1, 32) if quick else (64, 8, 128)
@@ -331,6 +340,14 @@ def benchmark(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--recipe", choices=("default", "former"), default="default")
     parser.add_argument("--target", choices=("default", "former"), default="default")
+    parser.add_argument(
+        "--alike",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="share of touching nuclei drawn alike in brightness in the training data "
+        f"(default {TRAINING_ALIKE_FRACTION}; 0: the data before alike neighbours)",
+    )
     parser.add_argument("--log", default=None, help="folder for the histories (JSON, per epoch)")
     parser.add_argument(
         "--precision", action="store_true", help="only time CPU steps: float32 vs bfloat16"
@@ -355,7 +372,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     config = config.replace(progress=False, verbose=False, device="cpu")
     if args.precision:
         train_set, _ = training_data(
-            config.crop, seeds[0], args.data, args.augment, args.quick, args.target
+            config.crop, seeds[0], args.data, args.augment, args.quick, args.target, args.alike
         )
         return {
             "precision": precision_table(
@@ -369,11 +386,13 @@ def benchmark(argv: list[str] | None = None) -> dict:
         else "float32"
     )
     n_val = 1 if args.quick else 8
+    alike = TRAINING_ALIKE_FRACTION if args.alike is None else args.alike
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} CPU threads; "
         f"preset '{preset}': {config.total_steps} steps of {config.batch_size} x {config.crop}^2 "
         f"crops ({estimate}), "
-        f"lr {config.lr}, data '{args.data}', augmentation '{args.augment}', target "
+        f"lr {config.lr}, data '{args.data}' (alike neighbours {alike:g}), augmentation "
+        f"'{args.augment}', target "
         f"'{args.target}', validation on "
         f"{n_val} images every {config.eval_interval} steps; test sets (seed {args.seed}): "
         + ", ".join(f"{k} ({len(v)} images)" for k, v in tests.items())
@@ -384,7 +403,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     for seed in seeds:
         suffix = f", seed {seed}" if len(seeds) > 1 else ""
         train_set, val_set = training_data(
-            config.crop, seed, args.data, args.augment, args.quick, args.target
+            config.crop, seed, args.data, args.augment, args.quick, args.target, args.alike
         )
         seeded = config.replace(seed=seed)
         tag = f"_seed{seed}" if len(seeds) > 1 else ""

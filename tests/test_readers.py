@@ -11,6 +11,7 @@ import tifffile
 
 from gruunet_edu.data import (
     DataFormatError,
+    SyntheticConfig,
     detect_layout,
     read_ctc,
     read_dataset,
@@ -84,9 +85,12 @@ def test_sample_data_round_trip(tmp_path):
         "001.tif",
         "002.tif",
     ]
-    for split, n in (("train", 3), ("val", 2), ("test", 1)):
+    # training data are drawn like the course trains (alike neighbours), the test split like
+    # the benchmarks' test set (the default task)
+    training, default = SyntheticConfig.training(), SyntheticConfig()
+    for split, n, config in (("train", 3, training), ("val", 2, training), ("test", 1, default)):
         read = read_dataset(paths[split])
-        expected = synthetic_samples(n, 96, seed=4, split=split)
+        expected = synthetic_samples(n, 96, seed=4, split=split, config=config)
         assert [s.name for s in read] == [f"{i:03d}" for i in range(n)]
         for got, want in zip(read, expected, strict=True):
             assert got.image.dtype == np.float32 and got.labels.dtype == np.uint16

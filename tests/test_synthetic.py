@@ -154,6 +154,69 @@ def test_touching_nuclei_are_separated_by_a_darker_seam():
     assert darker.sum() > 20 and np.array_equal(darker, other & (labels > 0))
 
 
+def _touching_pairs_brightness_ratios(image, labels, background=0.08):
+    """Brighter / dimmer peak of every pair of labels that touch (4-neighbourhood)."""
+    peak = [0.0] + [image[labels == k].max() - background for k in range(1, labels.max() + 1)]
+    pairs = set()
+    for x, y in ((labels[:, :-1], labels[:, 1:]), (labels[:-1], labels[1:])):
+        contact = (x > 0) & (y > 0) & (x != y)
+        pairs |= {tuple(sorted(p)) for p in zip(x[contact], y[contact], strict=True)}
+    return np.array([max(peak[i], peak[j]) / min(peak[i], peak[j]) for i, j in pairs])
+
+
+def test_alike_neighbours_are_as_bright_as_the_nucleus_they_touch():
+    from gruunet_edu.data.synthetic import ALIKE_RATIO
+
+    flat = dict(
+        noise=0.0,
+        blur=0.0,
+        texture=0.0,
+        illumination=0.0,
+        debris=0.0,
+        background_variation=0.0,
+        seam=(0.0, 0.0),
+        density=9.0,
+        cluster_fraction=0.9,
+        mitotic_fraction=0.0,
+        defocus_fraction=0.0,
+        size=128,
+    )
+    ratios = {
+        f: np.concatenate(
+            [
+                _touching_pairs_brightness_ratios(*make_nuclei(s, alike_fraction=f, **flat))
+                for s in range(6)
+            ]
+        )
+        for f in (0.0, 1.0)
+    }
+    assert len(ratios[0.0]) == len(ratios[1.0]) > 20  # the same nuclei, placed alike
+    alike = {f: np.mean(r <= ALIKE_RATIO * 1.01) for f, r in ratios.items()}
+    # pairs placed touching are within ALIKE_RATIO; siblings of one nucleus within its square
+    assert alike[1.0] >= 0.8 and ratios[1.0].max() <= ALIKE_RATIO**2 * 1.01
+    assert alike[0.0] <= 0.4 and np.median(ratios[0.0]) > 1.4
+
+
+def test_alike_fraction_zero_draws_the_default_images():
+    for seed in range(3):
+        image, labels = make_nuclei(seed, size=96)
+        image0, labels0 = make_nuclei(seed, size=96, alike_fraction=0.0)
+        image1, labels1 = make_nuclei(seed, size=96, alike_fraction=1.0)
+        assert np.array_equal(image, image0) and np.array_equal(labels, labels0)
+        assert np.array_equal(labels, labels1)  # alike neighbours change brightness, not shapes
+    with pytest.raises(ValueError, match="alike_fraction"):
+        SyntheticConfig(alike_fraction=1.5)
+
+
+def test_training_preset_is_the_default_task_with_alike_neighbours():
+    from gruunet_edu.data.synthetic_config import TRAINING_ALIKE_FRACTION
+
+    training = SyntheticConfig.preset("training")
+    assert 0.0 < TRAINING_ALIKE_FRACTION <= 1.0
+    assert training == SyntheticConfig(alike_fraction=TRAINING_ALIKE_FRACTION)
+    assert SyntheticConfig().alike_fraction == 0.0  # the test sets' task
+
+
 def test_uneven_illumination_scales_the_nuclei_smoothly():
     flat = dict(noise=0.0, debris=0.0, seam=(0.0, 0.0), size=160, density=8.0)
     lit, labels = make_nuclei(2, illumination=0.5, **flat)

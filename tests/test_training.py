@@ -339,3 +339,15 @@ def build_copy(module):
     import copy
 
     return copy.deepcopy(module)
+
+
+def test_synthetic_data_trains_on_the_training_preset_by_default():
+    from gruunet_edu.data import SyntheticConfig
+    from gruunet_edu.training.quick import synthetic_data
+
+    train_set, val_set = synthetic_data(32, pool=1, n_val=1, val_size=32)
+    for dataset in (train_set, val_set):
+        assert dataset.config.replace(size=256) == SyntheticConfig.training(size=256)
+    own = SyntheticConfig.easy()
+    train_set, _ = synthetic_data(32, pool=1, n_val=1, val_size=32, config=own)
+    assert train_set.config.replace(size=256) == own.replace(size=256)

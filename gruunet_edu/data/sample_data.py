@@ -68,6 +68,9 @@ def write_sample_dataset(
     Very small images (below about 64 x 64 px at the default density) may hold no nucleus; read
     those back with ``read_dataset(..., allow_empty=True)``.
 
+    Without a ``config`` the train and val splits are drawn from ``SyntheticConfig.training()``
+    (what `training.quick.synthetic_data` trains on: touching nuclei of alike brightness) and the
+    test split from the default task, as the benchmarks' test set is.
     ``n_shift`` images of the shift test set (other parameter ranges than training, 8- and
     16-bit camera counts; `config` and `overrides` do not apply to it) go to out/shift.
 
@@ -105,7 +108,10 @@ def write_sample_dataset(
         if split == "shift":
             samples = shift_samples(counts[split], size, seed)
         else:
-            samples = synthetic_samples(counts[split], size, seed, split, config, **overrides)
+            kind = config
+            if kind is None:
+                kind = SyntheticConfig() if split == "test" else SyntheticConfig.training()
+            samples = synthetic_samples(counts[split], size, seed, split, kind, **overrides)
         for i, sample in enumerate(samples):
             name = f"{i:03d}.tif"
             image = sample.image

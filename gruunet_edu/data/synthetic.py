@@ -14,7 +14,10 @@ A sample is an image (float32, about [0, 1]) and its instance labels (uint16, 0 
    Every image draws its own size scale s (log-uniform in `scale`): radii are multiplied by s and
    the density divided by s^2, so one image holds small nuclei and another large ones, as
    images at other magnifications do. Brightness is log-uniform in `brightness`, so within one
-   image dim nuclei at a tenth of the brightest lie next to bright ones;
+   image dim nuclei at a tenth of the brightest lie next to bright ones; a share
+   `alike_fraction` of the touching nuclei is instead about as bright as the nucleus it touches
+   (within a factor `ALIKE_RATIO`), so that only the seam tells the pair apart (the training
+   data, ``SyntheticConfig.training()``, draws them; the default task does not);
 3. overlaps are resolved by drawing order (a later nucleus lies on top); every label is then reduced
    to its largest 4-connected piece, labels smaller than `min_area` or hidden under later nuclei
    to less than `min_visible` of the area they were drawn with are dropped (from the image too: a
@@ -95,6 +98,9 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float, n: int | None =
     return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
 
 
+ALIKE_RATIO = 1.15  # alike nuclei differ in brightness by at most this factor
+
+
 def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     """Draw the number, shape, brightness and position of the nuclei."""
     h, w = cfg.shape
@@ -133,10 +139,12 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
     parent_u = rng.random(n)
     overlap = rng.uniform(0.0, 2.0 * cfg.touch_overlap, n).clip(0.0, 0.6)
     cy, cx = np.empty(n), np.empty(n)
+    parent = np.full(n, -1)
     reach = a * (1.0 + amps.sum(1))  # outer radius of each nucleus
     for i in range(n):
         if i > 0 and cluster[i]:
             j = int(parent_u[i] * i)  # touch nucleus j: centres at about the sum of the radii
+            parent[i] = j
             d = (1.0 - overlap[i]) * (r[i] + r[j])
             cy[i] = cy[j] + d * np.sin(angle[i])
             cx[i] = cx[j] + d * np.cos(angle[i])
@@ -149,6 +157,12 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
         else:  # the first nucleus lies well inside the image
             cy[i] = np.clip(cand_y[i, 0], min(r[i], h / 2), max(h - r[i], h / 2))
             cx[i] = np.clip(cand_x[i, 0], min(r[i], w / 2), max(w - r[i], w / 2))
+    if cfg.alike_fraction > 0:  # drawn last: the other draws stay those of alike_fraction 0
+        alike = (rng.random(n) < cfg.alike_fraction) & (parent >= 0) & ~mitotic
+        factor = _log_uniform(rng, 1 / ALIKE_RATIO, ALIKE_RATIO, n)
+        for i in np.flatnonzero(alike):  # in order: a chain of touching nuclei stays alike
+            if not mitotic[parent[i]]:
+                bright[i] = bright[parent[i]] * factor[i]
     return _Nuclei(cy, cx, a, b, theta, amps, phases, bright, defocus, tex_offset)
 
 
@@ -432,8 +446,8 @@ def make_nuclei_sequence(
 SAMPLE_KINDS: dict[str, dict[str, Any]] = {
     "dim next to saturated": dict(mitotic_fraction=0.15, illumination=0.0, scale=(1.0, 1.0)),
     "large nuclei": dict(scale=(2.0, 2.0), density=8.0),
-    "touching, darker seams": dict(
-        density=9.0, cluster_fraction=0.85, seam=(0.35, 0.35), scale=(1.0, 1.0)
+    "touching alike, seams": dict(
+        density=9.0, cluster_fraction=0.85, seam=(0.35, 0.35), scale=(1.0, 1.0), alike_fraction=1.0
     ),
     "uneven illumination": dict(illumination=0.8, scale=(1.0, 1.0)),
     "debris": dict(debris=8.0, scale=(1.0, 1.0)),

@@ -29,10 +29,11 @@ from .history import History
 from .recipes import COURSE_DATA, course_run, recipe_with_steps
 
 CACHE_ENV = "GRUUNET_CACHE"
-CACHE_VERSION = 4  # bump when the training recipe or the sample data change in a way the key
+CACHE_VERSION = 5  # bump when the training recipe or the sample data change in a way the key
 # does not capture (2: the sample data of many brightness levels, sizes, seams and debris; 3: no
 # hidden slivers, larger mitotic nuclei, deeper seams, crops renormalised on their own range;
-# 4: the boundary widened to CONTACT_RADIUS px where nuclei touch)
+# 4: the boundary widened to CONTACT_RADIUS px where nuclei touch; 5: training data with
+# touching nuclei of alike brightness, SyntheticConfig.training)
 
 
 def cache_dir() -> Path:

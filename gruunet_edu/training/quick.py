@@ -29,10 +29,15 @@ def synthetic_data(
     Training items are random crops of ``crop`` pixels (augmented; ``augment`` may also be an
     `AugmentConfig`) from ``pool`` generated 256 x 256 images; validation is ``n_val`` whole
     images of ``val_size`` pixels from a separate seed stream, so it never shares an image with
-    training. ``config`` (a `SyntheticConfig`, default the default task) sets how both look;
+    training. ``config`` (a `SyntheticConfig`, default ``SyntheticConfig.training()``: the
+    default task with touching nuclei of alike brightness) sets how both look;
     ``contact_radius`` the width of the boundary between touching nuclei in the targets.
     """
     from ..data.dataset import SyntheticNucleiDataset
+    from ..data.synthetic_config import SyntheticConfig
+
+    if config is None:
+        config = SyntheticConfig.training()
 
     train_set = SyntheticNucleiDataset(
         n_train,
