@@ -10,9 +10,10 @@
    nuclei, validated every ``--val-every`` steps: the time until the validation Dice of the
    foreground first reaches 0.90 (training time including the validation passes), the total time,
    then Dice, AP50, mean AP (IoU 0.5..0.95), F1@0.5 and SEG on both held-out test sets
-   (``synthetic_test_sets``): "synthetic", drawn like the training data, and "shift", drawn from
-   other parameter ranges (``SyntheticConfig.shift()``: DSB-2018-like sizes, dim nuclei under a
-   few saturated ones, 8/16-bit counts), a generalisation test.
+   (``synthetic_test_sets``): "synthetic", drawn from the default task (the training data's,
+   less its alike touching neighbours), and "shift", drawn from other parameter ranges
+   (``SyntheticConfig.shift()``: DSB-2018-like sizes, dim nuclei under a few saturated ones,
+   8/16-bit counts), a generalisation test.
 2. The U-Net baseline of the same config (``build_model(config, arch="unet")``, about the same
    number of parameters) trained with the same recipe and the same compute budget: its number of
    steps is the GRUU-Net's step count times the ratio of their measured seconds per step.

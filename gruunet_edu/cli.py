@@ -246,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("Interrupted: nothing evaluated.")
         return EXIT_INTERRUPTED
     test = cli_files.read(paths["test"])
-    print("Held-out test set (drawn like the training data):")
+    print("Held-out test set (the default task; training adds alike touching neighbours):")
     report = cli_files.write_evaluation(model, test, out, None, args.figures)
     cli_files.print_metrics(report["metrics"])
     print("Shift test set (other sizes, brightness, illumination, 8/16-bit; generalisation):")

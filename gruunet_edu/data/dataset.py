@@ -82,8 +82,9 @@ def synthetic_test_sets(
 ) -> dict[str, list[Sample]]:
     """The two held-out synthetic test sets: ``{"synthetic": ..., "shift": ...}``.
 
-    "synthetic" is drawn like the training data (the "test" split of the default config),
-    "shift" from other parameter ranges (:func:`shift_samples`), to measure generalisation.
+    "synthetic" is the "test" split of the default config (the training data's task, less its
+    alike touching neighbours: ``SyntheticConfig.training``), "shift" from other parameter
+    ranges (:func:`shift_samples`), to measure generalisation.
     """
     return {
         "synthetic": synthetic_samples(n, size, seed, "test"),
