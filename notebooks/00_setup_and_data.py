@@ -100,7 +100,9 @@ plt.show()
 # Real fluorescence images are harder than this one, and the sample data covers what they
 # have: within one image, dim nuclei at a tenth of the brightest next to a few saturated
 # (dividing) ones; nucleus sizes that change from image to image (as with another objective);
-# dense clusters where touching nuclei are separated only by a thin, slightly darker seam;
+# dense clusters where touching nuclei are separated only by a thin, slightly darker seam
+# (in the training data about three in four touching nuclei are drawn as bright as the one
+# they touch, so that only the seam tells the two apart);
 # uneven illumination; out-of-focus nuclei and unlabelled debris; 8- and 16-bit camera counts.
 # `sample_kinds` draws one image of each kind (shown percentile-normalised; "dimmest" and
 # "brightest" are nucleus medians above the background after normalisation).

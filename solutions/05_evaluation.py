@@ -377,11 +377,13 @@ print("GRUU-Net's AP@0.5 at least as good as the U-Net's, within 0.15:", gap >= 
 # images are few, and another training seed moves either network's scores:
 # `benchmarks/bench_train.py --seeds 0 1 2` trains both several times, with the same compute,
 # and scores them on 16 larger images of each test set; at its budget the two networks end up
-# within a few hundredths of each other, each ahead on one of the two sets. The claim that
-# GRUU-Net does better comes from the paper's experiments on real microscopy data after full
-# training, which this course does not reproduce; rerun this comparison on a GPU
-# (`GRUUNET_PRESET=paper`) or on your own data to test it. Always compare on the same images with the same post-processing, and look at the
-# error gallery of both before trusting a single number.
+# within a few hundredths of each other on the means over three seeds, and which one is ahead
+# has changed from run to run (the README quotes the latest run and what the ones before gave).
+# The claim that GRUU-Net does better comes from the paper's experiments on real microscopy data
+# after full training, which this course does not reproduce; rerun this comparison on a GPU
+# (`GRUUNET_PRESET=paper`) or on your own data to test it. Always compare on the same images
+# with the same post-processing, and look at the error gallery of both before trusting a single
+# number.
 
 # %% [markdown]
 # ### Think about it
