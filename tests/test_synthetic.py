@@ -122,20 +122,25 @@ def test_size_scale_varies_from_image_to_image_beyond_the_old_range():
     assert max(medians) > np.pi * 16**2  # radius above 16 px (the former largest was 13)
 
 
+# Dense clusters without noise, blur, texture, illumination, debris, mitotic or defocused nuclei:
+# what touching nuclei look like, undisturbed.
+FLAT_CLUSTERS = dict(
+    noise=0.0,
+    blur=0.0,
+    texture=0.0,
+    illumination=0.0,
+    debris=0.0,
+    background_variation=0.0,
+    density=9.0,
+    cluster_fraction=0.9,
+    mitotic_fraction=0.0,
+    defocus_fraction=0.0,
+    size=128,
+)
+
+
 def test_touching_nuclei_are_separated_by_a_darker_seam():
-    flat = dict(
-        noise=0.0,
-        blur=0.0,
-        texture=0.0,
-        illumination=0.0,
-        debris=0.0,
-        background_variation=0.0,
-        density=9.0,
-        cluster_fraction=0.9,
-        mitotic_fraction=0.0,
-        defocus_fraction=0.0,
-        size=128,
-    )
+    flat = FLAT_CLUSTERS
     image, labels = make_nuclei(1, seam=(0.3, 0.3), **flat)
     plain, labels2 = make_nuclei(1, seam=(0.0, 0.0), **flat)
     assert np.array_equal(labels, labels2)
@@ -167,20 +172,7 @@ def _touching_pairs_brightness_ratios(image, labels, background=0.08):
 def test_alike_neighbours_are_as_bright_as_the_nucleus_they_touch():
     from gruunet_edu.data.synthetic import ALIKE_RATIO
 
-    flat = dict(
-        noise=0.0,
-        blur=0.0,
-        texture=0.0,
-        illumination=0.0,
-        debris=0.0,
-        background_variation=0.0,
-        seam=(0.0, 0.0),
-        density=9.0,
-        cluster_fraction=0.9,
-        mitotic_fraction=0.0,
-        defocus_fraction=0.0,
-        size=128,
-    )
+    flat = dict(FLAT_CLUSTERS, seam=(0.0, 0.0))
     ratios = {
         f: np.concatenate(
             [
