@@ -118,14 +118,18 @@ PREDICT = dict(device="cpu", diameter="auto", tta=True)
 
 
 def training_data(
-    crop, seed, data="default", augment="default", quick=False, target="default", alike=None
+    crop,
+    seed,
+    data="default",
+    augment="default",
+    quick=False,
+    target="default",
+    alike=TRAINING_ALIKE_FRACTION,
 ):
     """(train, val) datasets of ``training.quick.synthetic_data``, with the lever choices
-    (``alike``: the share of alike neighbours, None for ``SyntheticConfig.training()``'s)."""
+    (``alike``: the share of touching nuclei drawn alike, ``SyntheticConfig.alike_fraction``)."""
     former = {"legacy": LEGACY_DATA, "former": FORMER_DATA}.get(data, {})
-    config = SyntheticConfig.training(**former)
-    if alike is not None:
-        config = config.replace(alike_fraction=alike)
+    config = SyntheticConfig.training(**former, alike_fraction=alike)
     augments = {"legacy": LEGACY_AUGMENT, "strong": STRONG_AUGMENT, "former": FORMER_AUGMENT}
     aug = AugmentConfig(**augments.get(augment, {}))
     pool, n_val, val_size = (2, 1, 32) if quick else (64, 8, 128)
@@ -344,7 +348,7 @@ def benchmark(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--alike",
         type=float,
-        default=None,
+        default=TRAINING_ALIKE_FRACTION,
         metavar="FRACTION",
         help="share of touching nuclei drawn alike in brightness in the training data "
         f"(default {TRAINING_ALIKE_FRACTION}; 0: the data before alike neighbours)",
@@ -387,12 +391,11 @@ def benchmark(argv: list[str] | None = None) -> dict:
         else "float32"
     )
     n_val = 1 if args.quick else 8
-    alike = TRAINING_ALIKE_FRACTION if args.alike is None else args.alike
     print(
         f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} CPU threads; "
         f"preset '{preset}': {config.total_steps} steps of {config.batch_size} x {config.crop}^2 "
         f"crops ({estimate}), "
-        f"lr {config.lr}, data '{args.data}' (alike neighbours {alike:g}), augmentation "
+        f"lr {config.lr}, data '{args.data}' (alike neighbours {args.alike:g}), augmentation "
         f"'{args.augment}', target "
         f"'{args.target}', validation on "
         f"{n_val} images every {config.eval_interval} steps; test sets (seed {args.seed}): "

@@ -77,8 +77,8 @@ def test_alike_lever_reaches_the_training_data():
     from gruunet_edu.data import SyntheticConfig
 
     bench = load_benchmark("bench_train")
-    for alike, expected in ((None, SyntheticConfig.training()), (0.0, SyntheticConfig())):
-        train_set, val_set = bench.training_data(32, 0, quick=True, alike=alike)
+    for lever, expected in (({}, SyntheticConfig.training()), ({"alike": 0.0}, SyntheticConfig())):
+        train_set, val_set = bench.training_data(32, 0, quick=True, **lever)
         for dataset in (train_set, val_set):
             assert dataset.config.replace(size=256) == expected.replace(size=256)
     assert SyntheticConfig.training().alike_fraction > 0.0

@@ -158,11 +158,11 @@ def _sample_nuclei(rng: np.random.Generator, cfg: SyntheticConfig) -> _Nuclei:
             cy[i] = np.clip(cand_y[i, 0], min(r[i], h / 2), max(h - r[i], h / 2))
             cx[i] = np.clip(cand_x[i, 0], min(r[i], w / 2), max(w - r[i], w / 2))
     if cfg.alike_fraction > 0:  # drawn last: the other draws stay those of alike_fraction 0
-        alike = (rng.random(n) < cfg.alike_fraction) & (parent >= 0) & ~mitotic
+        touching = (parent >= 0) & ~mitotic & ~mitotic[parent]  # neither of the pair mitotic
+        alike = (rng.random(n) < cfg.alike_fraction) & touching
         factor = _log_uniform(rng, 1 / ALIKE_RATIO, ALIKE_RATIO, n)
         for i in np.flatnonzero(alike):  # in order: a chain of touching nuclei stays alike
-            if not mitotic[parent[i]]:
-                bright[i] = bright[parent[i]] * factor[i]
+            bright[i] = bright[parent[i]] * factor[i]
     return _Nuclei(cy, cx, a, b, theta, amps, phases, bright, defocus, tex_offset)
 
 
